@@ -1,0 +1,71 @@
+"""What every algorithm is: a loss over the shared trajectory batch, plus optional hooks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+import torch
+from tensordict import TensorDict
+from torch import nn
+
+REDUCTIONS = ("trajectory_mean", "token_mean")
+
+
+@dataclass
+class LossOutput:
+    loss: torch.Tensor
+    metrics: dict[str, torch.Tensor] = field(default_factory=dict)
+
+
+class Algorithm(nn.Module):
+    """Base class; a subclass with a `name` registers itself for `algorithm=<name>`.
+
+    Class attributes say what the trainer must provide:
+      init_from_reference: start from pi_ref (BC on the full dataset) instead of scratch.
+      requires_ref_log_prob: the batch must carry `ref_log_prob` [B, T] under pi_ref.
+      sampling: "uniform", or "quality" for the SFT(Q) multiset (method.md §2).
+    Its module state (e.g. the q network) is saved and restored with every checkpoint.
+    """
+
+    name: ClassVar[str]
+    init_from_reference: ClassVar[bool] = False
+    requires_ref_log_prob: ClassVar[bool] = False
+    sampling: ClassVar[str] = "uniform"
+    registry: ClassVar[dict[str, type[Algorithm]]] = {}
+
+    def __init_subclass__(cls, **kwargs) -> None:
+        super().__init_subclass__(**kwargs)
+        if "name" in cls.__dict__:
+            Algorithm.registry[cls.name] = cls
+
+    def attach(self, policy: nn.Module) -> None:
+        """Called once with the policy to train, before any checkpoint is restored."""
+
+    def before_step(self, policy: nn.Module, step: int) -> None:
+        """Called before each gradient step's loss (e.g. to update q)."""
+
+    def loss(self, policy: nn.Module, batch: TensorDict) -> LossOutput:
+        raise NotImplementedError
+
+
+def nll_loss(
+    log_prob: torch.Tensor,
+    mask: torch.Tensor,
+    weight: torch.Tensor | None = None,
+    reduction: str = "trajectory_mean",
+) -> torch.Tensor:
+    """-sum_i w_i log p(tau_i) over the real steps, reduced as method.md §4 states.
+
+    log_prob, mask: [B, T]; weight: None, per trajectory [B], or per step [B, T].
+      trajectory_mean: mean over the batch of (w_i * per-trajectory mean NLL)   (control)
+      token_mean:      sum_i sum_t w_it NLL_it / total real steps                (LLM)
+    """
+    nll = -log_prob * mask
+    if weight is not None:
+        nll = nll * (weight.unsqueeze(-1) if weight.dim() == 1 else weight)
+    if reduction == "trajectory_mean":
+        return (nll.sum(-1) / mask.sum(-1).clamp(min=1)).mean()
+    if reduction == "token_mean":
+        return nll.sum() / mask.sum().clamp(min=1)
+    raise ValueError(f"reduction must be one of {REDUCTIONS}, not {reduction!r}")

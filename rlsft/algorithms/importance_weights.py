@@ -1,0 +1,54 @@
+"""Importance weights w = q/pi_ref for iw-SFT (method.md §3), computed in log space.
+
+Whatever the log-probs (+-1e4, inf, NaN), the weights are finite: the log ratio is made
+finite and bounded, clipped in log space, and self-normalisation divides by the batch mean
+after subtracting the max, so the largest weight is exactly 1 before that division.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+_LOG_RATIO_BOUND = 1e30  # |alpha * rho| stays finite in float64 for any alpha < 1e270
+
+
+def trajectory_log_ratio(log_q: torch.Tensor, log_ref: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """rho_i = (1/L_i) sum_t M_it [log pi_q(a_t|s_t) - log pi_ref(a_t|s_t)]; [B, T] -> [B]."""
+    return ((log_q - log_ref) * mask).sum(-1) / mask.sum(-1).clamp(min=1)
+
+
+def importance_weights(
+    log_ratio: torch.Tensor,
+    alpha: float,
+    w_min: float,
+    w_max: float,
+    self_normalize: bool,
+    mask: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """w = clip(exp(alpha * log_ratio), w_min, w_max), optionally self-normalised (no gradient).
+
+    log_ratio is per trajectory [B], or per step [B, T] with `mask` marking the real steps.
+    Self-normalisation is w / sum(w), scaled by the number of weights so that the batch-mean
+    reduction becomes the w-weighted average (and alpha = 0 gives exactly the BC loss).
+    Returns the weights in log_ratio's dtype (zero on padding) and their statistics:
+    mean/min/max of the clipped w and the effective sample size (sum w)^2 / sum w^2.
+    """
+    if not 0 <= w_min <= w_max < math.inf or w_max == 0:
+        raise ValueError(f"need 0 <= w_min <= w_max, w_max finite and positive; got [{w_min}, {w_max}]")
+    valid = torch.ones_like(log_ratio, dtype=torch.bool) if mask is None else mask.bool()
+    rho = log_ratio.detach().double().nan_to_num(0.0).clamp(-_LOG_RATIO_BOUND, _LOG_RATIO_BOUND)
+    log_w = (alpha * rho).clamp(min=math.log(w_min) if w_min > 0 else None, max=math.log(w_max))
+    log_w = log_w.masked_fill(~valid, -math.inf)
+    shifted = (log_w - log_w.max()).exp()  # largest weight exactly 1: sums below never vanish
+    count = valid.sum()
+    weights = shifted * (count / shifted.sum()) if self_normalize else log_w.exp()
+    clipped = log_w.exp()[valid]
+    metrics = {
+        "weight_mean": clipped.mean(),
+        "weight_min": clipped.min(),
+        "weight_max": clipped.max(),
+        "weight_ess": shifted.sum() ** 2 / (shifted**2).sum(),
+    }
+    return weights.to(log_ratio.dtype), {key: value.float() for key, value in metrics.items()}

@@ -1,0 +1,86 @@
+"""`rlsft train [key=value ...]` and `rlsft evaluate checkpoint=<path> [key=value ...]`.
+
+Configs are composed with hydra from the YAML shipped in rlsft/configs; any key can be
+overridden as `a.b=value`. Mistakes a user can fix print one sentence, not a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from importlib import resources
+
+from hydra import compose, initialize_config_module
+from hydra.errors import HydraException
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from rlsft.errors import RLSFTError
+
+CONFIG_GROUPS = ("algorithm", "env", "policy", "learner")
+
+
+def group_options(group: str) -> list[str]:
+    folder = resources.files("rlsft.configs") / group
+    return sorted(entry.name.removesuffix(".yaml") for entry in folder.iterdir() if entry.name.endswith(".yaml"))
+
+
+def compose_config(name: str, overrides: list[str]) -> DictConfig:
+    """The composed config `name` with command-line overrides, checked for unknown choices."""
+    for override in overrides:
+        key, _, value = override.partition("=")
+        if key in CONFIG_GROUPS and value not in group_options(key):
+            raise RLSFTError(f"Unknown {key} {value!r}; choose one of {group_options(key)}.")
+    try:
+        with initialize_config_module("rlsft.configs", version_base="1.3"):
+            return compose(config_name=name, overrides=overrides)
+    except (HydraException, OmegaConfBaseException) as error:
+        reason = str(error).strip().splitlines()[0]
+        raise RLSFTError(f"Bad override ({reason}); write key=value with a key from `rlsft {name} --cfg`.") from error
+
+
+def run_train(overrides: list[str]) -> dict:
+    from rlsft.trainer import train
+
+    return train(compose_config("train", overrides))
+
+
+def run_evaluate(overrides: list[str]) -> dict:
+    from rlsft import checkpoint
+    from rlsft.envs import env_dims
+    from rlsft.policies import make_policy
+    from rlsft.trainer import evaluation_metrics
+
+    cfg = compose_config("evaluate", overrides)
+    state = checkpoint.load(cfg.checkpoint)
+    train_cfg = OmegaConf.create(state["config"])
+    policy = make_policy(train_cfg.policy, *env_dims(train_cfg.env.id))
+    policy.load_state_dict(state["learner"]["policy"])
+    metrics = evaluation_metrics(policy, train_cfg.env, cfg.episodes, cfg.seed, tuple(state["score_range"]))
+    return {"checkpoint": str(cfg.checkpoint), "step": state["learner"]["step"], "episodes": cfg.episodes, **metrics}
+
+
+COMMANDS = {"train": run_train, "evaluate": run_evaluate}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="rlsft", description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser.add_argument("command", choices=sorted(COMMANDS))
+    parser.add_argument("overrides", nargs="*", help="hydra overrides, e.g. algorithm=iw_sft env=hopper data=<id|path>")
+    parser.add_argument("--cfg", action="store_true", help="print the composed config and exit")
+    args = parser.parse_intermixed_args(argv)
+    try:
+        if args.cfg:
+            print(OmegaConf.to_yaml(compose_config(args.command, args.overrides)))
+            return 0
+        result = COMMANDS[args.command](args.overrides)
+    except RLSFTError as error:
+        print(f"rlsft: error: {error}", file=sys.stderr)
+        return 2
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

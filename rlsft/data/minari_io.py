@@ -1,0 +1,118 @@
+"""Minari datasets: read any local one into trajectories, and write rlsft's own in that format."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+from minari import EpisodeData, MinariDataset, create_dataset_from_buffers
+from minari.data_collector.episode_buffer import EpisodeBuffer
+
+from rlsft.data.trajectories import TrajectoryDataset, flat_to_trajectories
+from rlsft.errors import RLSFTError
+
+
+def minari_roots(data_dir: str | Path) -> list[Path]:
+    """Where a dataset id is looked up: rlsft's data dir first, then Minari's own root."""
+    default = os.environ.get("MINARI_DATASETS_PATH", str(Path.home() / ".minari" / "datasets"))
+    return [Path(data_dir).expanduser() / "minari", Path(default).expanduser()]
+
+
+def find_minari(spec: str, data_dir: str | Path) -> Path | None:
+    """The `data/` folder of a Minari dataset given by id or by path, or None."""
+    candidates = [Path(spec).expanduser()] + [root / spec for root in minari_roots(data_dir)]
+    for candidate in candidates:
+        for folder in (candidate / "data", candidate):
+            if (folder / "metadata.json").is_file():
+                return folder
+    return None
+
+
+def read_minari(folder: Path, name: str) -> TrajectoryDataset:
+    """Load every episode of the Minari dataset stored in `folder` (its `data/` directory)."""
+    try:
+        dataset = MinariDataset(folder)
+    except Exception as error:  # minari raises bare ValueError/OSError/KeyError for bad files
+        raise RLSFTError(
+            f"Minari dataset {name} at {folder} cannot be read ({error}); recreate it or point data= elsewhere."
+        ) from error
+    episodes = list(dataset.iterate_episodes())
+    if not episodes:
+        raise RLSFTError(f"Dataset {name} holds no episodes; point data= at a dataset with at least one episode.")
+
+    def cat(get) -> np.ndarray:
+        return np.concatenate([np.asarray(get(ep)) for ep in episodes])
+
+    trajectories = flat_to_trajectories(
+        observation=cat(lambda ep: ep.observations[:-1]),  # Minari stores T+1 observations
+        action=cat(lambda ep: ep.actions),
+        reward=cat(lambda ep: ep.rewards),
+        terminated=cat(lambda ep: ep.terminations),
+        truncated=cat(lambda ep: ep.truncations),
+        lengths=np.array([len(ep.actions) for ep in episodes]),
+        source=name,
+    )
+    metadata = dataset.storage.metadata
+    env_spec = dataset.env_spec
+    return TrajectoryDataset(
+        trajectories=trajectories,
+        name=name,
+        env_id=env_spec.id if env_spec is not None else None,
+        ref_min_score=metadata.get("ref_min_score"),
+        ref_max_score=metadata.get("ref_max_score"),
+    )
+
+
+@contextlib.contextmanager
+def _minari_root(root: Path) -> Iterator[None]:
+    # Minari chooses where it writes from this variable only.
+    previous = os.environ.get("MINARI_DATASETS_PATH")
+    os.environ["MINARI_DATASETS_PATH"] = str(root)
+    try:
+        yield
+    finally:
+        if previous is None:
+            del os.environ["MINARI_DATASETS_PATH"]
+        else:
+            os.environ["MINARI_DATASETS_PATH"] = previous
+
+
+def write_minari(
+    dataset_id: str,
+    episodes: Sequence[EpisodeData | EpisodeBuffer],
+    env_id: str,
+    data_dir: str | Path,
+    ref_min_score: float | None = None,
+    ref_max_score: float | None = None,
+    description: str | None = None,
+) -> Path:
+    """Write episodes (T+1 observations, T actions/rewards/flags each) as a Minari dataset.
+
+    Returns the dataset's `data/` folder, which `load_dataset` accepts as well as the id.
+    """
+    buffers = [
+        EpisodeBuffer(
+            observations=np.asarray(ep.observations),
+            actions=np.asarray(ep.actions),
+            rewards=list(ep.rewards),
+            terminations=list(ep.terminations),
+            truncations=list(ep.truncations),
+            infos={},
+        )
+        for ep in episodes
+    ]
+    root = Path(data_dir).expanduser() / "minari"
+    with _minari_root(root):
+        create_dataset_from_buffers(
+            dataset_id,
+            buffers,
+            env=env_id,
+            algorithm_name="rlsft",
+            ref_min_score=ref_min_score,
+            ref_max_score=ref_max_score,
+            description=description,
+        )
+    return root / dataset_id / "data"

@@ -1,0 +1,64 @@
+"""Trajectory replay buffers: torchrl storage on the training device, uniform or quality sampling."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from tensordict import TensorDict
+from torchrl.data import LazyTensorStorage, RandomSampler, TensorDictReplayBuffer
+from torchrl.data.replay_buffers.samplers import Sampler
+from torchrl.data.replay_buffers.storages import Storage
+
+SAMPLING_KINDS = ("uniform", "quality")
+
+
+class QualitySampler(Sampler):
+    """Samples trajectory i with probability quality_i / sum_j quality_j (method.md §2).
+
+    This is SFT(Q)'s multiset D_Q+ without storing any trajectory twice. Qualities are fixed
+    for an offline dataset, so a multinomial draw suffices; torchrl's PrioritizedSampler
+    (a sum tree for changing priorities) needs its C++ extension, which does not load on
+    every torch build.
+    """
+
+    def __init__(self, quality: torch.Tensor) -> None:
+        self.probabilities = quality.double() / quality.double().sum()
+
+    def sample(self, storage: Storage, batch_size: int) -> tuple[torch.Tensor, dict]:
+        index = torch.multinomial(self.probabilities, batch_size, replacement=True)
+        return index.to(self.probabilities.device), {}
+
+    def _empty(self) -> None:
+        pass
+
+    def dumps(self, path: Any) -> None:  # stateless: the qualities come with the data
+        pass
+
+    def loads(self, path: Any) -> None:
+        pass
+
+    def state_dict(self) -> dict[str, Any]:
+        return {}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        pass
+
+
+def trajectory_buffer(
+    trajectories: TensorDict, sampling: str, batch_size: int, device: torch.device
+) -> TensorDictReplayBuffer:
+    """A replay buffer holding every trajectory once, sampling `batch_size` trajectories a call."""
+    if sampling == "uniform":
+        sampler: Sampler = RandomSampler()
+    elif sampling == "quality":
+        sampler = QualitySampler(trajectories["quality"].to(device))
+    else:
+        raise ValueError(f"sampling must be one of {SAMPLING_KINDS}, not {sampling!r}")
+    buffer = TensorDictReplayBuffer(
+        storage=LazyTensorStorage(len(trajectories), device=device),
+        sampler=sampler,
+        batch_size=batch_size,
+    )
+    buffer.extend(trajectories)
+    return buffer

@@ -1,0 +1,74 @@
+"""MuJoCo v5 control through torchrl: environment specs and deterministic evaluation."""
+
+from __future__ import annotations
+
+import logging
+
+import gymnasium
+import numpy as np
+import torch
+from tensordict.nn import TensorDictModule
+from torch import nn
+from torchrl.envs import DoubleToFloat, GymWrapper, TransformedEnv
+
+from rlsft.errors import RLSFTError
+
+logging.getLogger("torchrl").setLevel(logging.WARNING)  # silence per-env spec discovery notes
+
+
+def env_dims(env_id: str) -> tuple[int, int]:
+    """(observation dim, action dim) of a gymnasium env id."""
+    try:
+        env = gymnasium.make(env_id)
+    except gymnasium.error.Error as error:
+        raise RLSFTError(f"Cannot make env {env_id!r} ({error}); pick an installed gymnasium id in env.id.") from error
+    dims = int(np.prod(env.observation_space.shape)), int(np.prod(env.action_space.shape))
+    env.close()
+    return dims
+
+
+def vector_env(env_id: str, num_envs: int) -> TransformedEnv:
+    """`num_envs` copies stepped in one process, float32 observations.
+
+    gymnasium's SyncVectorEnv amortises torchrl's per-step TensorDict cost over the batch;
+    torchrl requires the SAME_STEP autoreset mode.
+    """
+    envs = gymnasium.vector.SyncVectorEnv(
+        [lambda: gymnasium.make(env_id)] * num_envs, autoreset_mode=gymnasium.vector.AutoresetMode.SAME_STEP
+    )
+    return TransformedEnv(GymWrapper(envs), DoubleToFloat())
+
+
+def normalized_score(returns: torch.Tensor, ref_min: float, ref_max: float) -> torch.Tensor:
+    """D4RL normalised score: 100 * (R - R_min) / (R_max - R_min) (method.md §5)."""
+    return 100.0 * (returns - ref_min) / (ref_max - ref_min)
+
+
+@torch.no_grad()
+def evaluate_policy(
+    policy: nn.Module,
+    env_id: str,
+    episodes: int,
+    seed: int,
+    max_steps: int = 1000,
+    envs_at_once: int = 25,
+) -> torch.Tensor:
+    """Undiscounted returns of `episodes` episodes with the policy's deterministic action.
+
+    Episodes run `envs_at_once` at a time in one vector env; each env contributes its
+    first episode (its steps up to and including its first done).
+    """
+    device = next(policy.parameters()).device
+    actor = TensorDictModule(policy.mean_action, in_keys=["observation"], out_keys=["action"])
+    returns = []
+    for start in range(0, episodes, envs_at_once):
+        env = vector_env(env_id, min(envs_at_once, episodes - start))
+        env.set_seed(seed + start)
+        rollout = env.rollout(
+            max_steps, actor, break_when_any_done=False, break_when_all_done=True, auto_cast_to_device=True
+        ).to(device)
+        env.close()
+        done = rollout["next", "done"].squeeze(-1).long()
+        before_first_done = (done.cumsum(-1) - done) == 0
+        returns.append((rollout["next", "reward"].squeeze(-1) * before_first_done).sum(-1))
+    return torch.cat(returns).cpu()

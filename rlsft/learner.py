@@ -1,0 +1,119 @@
+"""The learner: applies any algorithm's loss to a policy, one gradient step at a time.
+
+It owns the device, optimiser, warm-up + cosine schedule, gradient clipping, precision and
+its own state for checkpoints; it knows nothing about where batches come from.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from tensordict import TensorDict
+from torch import nn
+
+from rlsft.algorithms import Algorithm
+from rlsft.errors import RLSFTError
+
+
+@dataclass
+class LearnerConfig:
+    """Optimisation settings; configs/learner/*.yaml hold the named presets."""
+
+    steps: int = 2000  # gradient steps in the run
+    batch_size: int = 256  # trajectories per gradient step
+    optimizer: str = "adam"  # adam | adamw
+    lr: float = 4e-5  # peak learning rate
+    betas: tuple[float, float] = (0.9, 0.999)
+    weight_decay: float = 0.0
+    warmup_steps: int = 300  # linear warm-up from 0 to lr
+    schedule: str = "cosine"  # cosine (decays to 0 at `steps`) | constant
+    grad_clip: float | None = None  # max global gradient norm; None: no clipping (norm still logged)
+    precision: str = "auto"  # auto: bf16 autocast on CUDA, fp32 elsewhere | fp32 | bf16
+    device: str = "auto"  # auto: CUDA when present | cpu | cuda | cuda:N
+
+    def __post_init__(self) -> None:
+        choices = {"optimizer": ("adam", "adamw"), "schedule": ("cosine", "constant"),
+                   "precision": ("auto", "fp32", "bf16")}  # fmt: skip
+        for field_name, allowed in choices.items():
+            if getattr(self, field_name) not in allowed:
+                raise RLSFTError(
+                    f"learner.{field_name}={getattr(self, field_name)!r} is not one of {list(allowed)}; fix the override."
+                )
+        if self.steps < 1 or self.batch_size < 1:
+            raise RLSFTError("learner.steps and learner.batch_size must be positive; fix the override.")
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def warmup_cosine(warmup_steps: int, total_steps: int, schedule: str):
+    """Learning-rate factor: linear warm-up, then cosine to 0 (or constant)."""
+
+    def factor(step: int) -> float:
+        if step < warmup_steps:
+            return (step + 1) / warmup_steps
+        if schedule == "constant":
+            return 1.0
+        progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
+        return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+
+    return factor
+
+
+class Learner:
+    def __init__(self, policy: nn.Module, algorithm: Algorithm, config: LearnerConfig) -> None:
+        self.config = config
+        self.device = resolve_device(config.device)
+        self.policy = policy.to(self.device)
+        self.algorithm = algorithm.to(self.device)
+        self.algorithm.attach(self.policy)
+        self.autocast = config.precision == "bf16" or (config.precision == "auto" and self.device.type == "cuda")
+        optimizer_class = torch.optim.AdamW if config.optimizer == "adamw" else torch.optim.Adam
+        self.parameters = [p for p in self.policy.parameters() if p.requires_grad]
+        self.optimizer = optimizer_class(
+            self.parameters,
+            lr=config.lr,
+            betas=tuple(config.betas),
+            weight_decay=config.weight_decay,
+            fused=self.device.type == "cuda",
+        )
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, warmup_cosine(config.warmup_steps, config.steps, config.schedule)
+        )
+        self.step = 0
+
+    def train_step(self, batch: TensorDict) -> dict[str, torch.Tensor]:
+        """One gradient step; metrics stay on the device (no host sync) until logged."""
+        self.algorithm.before_step(self.policy, self.step)
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.autocast):
+            output = self.algorithm.loss(self.policy, batch)
+        self.optimizer.zero_grad(set_to_none=True)
+        output.loss.backward()
+        grad_norm = nn.utils.clip_grad_norm_(self.parameters, self.config.grad_clip or math.inf)
+        lr = self.scheduler.get_last_lr()[0]
+        self.optimizer.step()
+        self.scheduler.step()
+        self.step += 1
+        return {"loss": output.loss.detach(), "grad_norm": grad_norm, "lr": torch.tensor(lr), **output.metrics}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "policy": self.policy.state_dict(),
+            "algorithm": self.algorithm.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "step": self.step,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.policy.load_state_dict(state["policy"])
+        self.algorithm.load_state_dict(state["algorithm"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.step = state["step"]

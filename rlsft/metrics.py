@@ -1,0 +1,51 @@
+"""Metrics to CSV (one file per stream: train, eval) and tensorboard, resumable at a step."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import torch
+from torch.utils.tensorboard import SummaryWriter
+
+
+class MetricsLogger:
+    """Appends rows `step, name...` to `<run_dir>/<stream>.csv` and mirrors them to tensorboard.
+
+    On resume, rows past the checkpoint's step are dropped: they belong to the run that
+    died, and the resumed run writes them again.
+    """
+
+    def __init__(self, run_dir: str | Path, resume_step: int = 0) -> None:
+        self.run_dir = Path(run_dir)
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.tensorboard = SummaryWriter(str(self.run_dir / "tensorboard"), purge_step=resume_step or None)
+        self.columns: dict[str, list[str]] = {}
+        for path in self.run_dir.glob("*.csv"):
+            with path.open(newline="") as file:
+                rows = list(csv.reader(file))
+            if not rows:
+                continue
+            header, kept = rows[0], [row for row in rows[1:] if int(row[0]) <= resume_step]
+            with path.open("w", newline="") as file:
+                csv.writer(file).writerows([header, *kept])
+            self.columns[path.stem] = header[1:]
+
+    def log(self, stream: str, step: int, metrics: dict[str, float | torch.Tensor]) -> dict[str, float]:
+        """Write one row; tensors are fetched from the device here, in one transfer."""
+        names = list(metrics)
+        values = torch.stack([torch.as_tensor(metrics[n], dtype=torch.float32).cpu() for n in names]).tolist()
+        row = dict(zip(names, values))
+        path = self.run_dir / f"{stream}.csv"
+        if stream not in self.columns:
+            self.columns[stream] = names
+            with path.open("w", newline="") as file:
+                csv.writer(file).writerow(["step", *names])
+        with path.open("a", newline="") as file:
+            csv.writer(file).writerow([step, *(row.get(n, "") for n in self.columns[stream])])
+        for name, value in row.items():
+            self.tensorboard.add_scalar(f"{stream}/{name}", value, step)
+        return row
+
+    def close(self) -> None:
+        self.tensorboard.close()

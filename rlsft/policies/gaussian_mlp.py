@@ -1,0 +1,66 @@
+"""The control policy of method.md §4: pi(a|s) = N(tanh(f(s)), exp(log_std)), log_std in [-5, 2]."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from tensordict import TensorDict
+from torch import nn
+from torch.distributions import Normal
+from torchrl.modules import MLP
+
+
+class GaussianMLP(nn.Module):
+    """MLP with a tanh mean and a state-independent log-std; log-probs on raw actions.
+
+    Observations are optionally standardised with dataset statistics held as buffers, so
+    they travel with every checkpoint.
+    """
+
+    def __init__(
+        self,
+        observation_dim: int,
+        action_dim: int,
+        hidden_sizes: Sequence[int] = (256, 256, 256),
+        log_std_min: float = -5.0,
+        log_std_max: float = 2.0,
+        normalize_observations: bool = False,
+    ) -> None:
+        super().__init__()
+        self.mean_net = MLP(
+            in_features=observation_dim,
+            out_features=action_dim,
+            num_cells=list(hidden_sizes),
+            activation_class=nn.ReLU,
+        )
+        self.log_std = nn.Parameter(torch.zeros(action_dim))
+        self.log_std_min, self.log_std_max = log_std_min, log_std_max
+        self.normalize_observations = normalize_observations
+        self.register_buffer("observation_mean", torch.zeros(observation_dim))
+        self.register_buffer("observation_std", torch.ones(observation_dim))
+
+    def fit_observation_normalizer(self, trajectories: TensorDict) -> None:
+        """Set the standardisation statistics from the real steps of a dataset (eps as CORL)."""
+        observations = trajectories["observation"][trajectories["mask"]]
+        self.observation_mean.copy_(observations.mean(0))
+        self.observation_std.copy_(observations.std(0) + 1e-3)
+
+    def mean_action(self, observation: torch.Tensor) -> torch.Tensor:
+        """The deterministic action used for evaluation: tanh of the network output."""
+        if self.normalize_observations:
+            observation = (observation - self.observation_mean) / self.observation_std
+        return torch.tanh(self.mean_net(observation).float())
+
+    forward = mean_action
+
+    def distribution(self, observation: torch.Tensor) -> Normal:
+        log_std = self.log_std.clamp(self.log_std_min, self.log_std_max)
+        mean = self.mean_action(observation)
+        return Normal(mean, log_std.exp().expand_as(mean), validate_args=False)
+
+    def log_prob(self, batch: TensorDict) -> torch.Tensor:
+        """log pi(a_t|s_t) as [B, T], computed on the real steps only and zero on padding."""
+        mask = batch["mask"]
+        steps = self.distribution(batch["observation"][mask]).log_prob(batch["action"][mask]).sum(-1)
+        return steps.new_zeros(mask.shape).masked_scatter(mask, steps)

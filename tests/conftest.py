@@ -1,0 +1,82 @@
+"""Shared fixtures: small datasets recorded in a real MuJoCo env and written in real formats."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import gymnasium
+import h5py
+import numpy as np
+import pytest
+from minari import EpisodeData
+
+from rlsft.data import write_minari
+
+ENV_ID = "Hopper-v5"
+
+
+def record_episodes(num_episodes: int, seed: int = 0, max_steps: int = 60) -> list[EpisodeData]:
+    """Hopper episodes under random policies of varied action scale, so returns spread out.
+
+    Episodes longer than `max_steps` are truncated there, as a TimeLimit would.
+    """
+    env = gymnasium.make(ENV_ID)
+    rng = np.random.default_rng(seed)
+    episodes = []
+    for index in range(num_episodes):
+        observation, _ = env.reset(seed=seed + index)
+        scale = rng.uniform(0.05, 1.0)
+        observations, actions, rewards, terminations, truncations = [observation], [], [], [], []
+        for step in range(max_steps):
+            action = np.clip(scale * rng.standard_normal(env.action_space.shape), -1, 1).astype(np.float32)
+            observation, reward, terminated, truncated, _ = env.step(action)
+            truncated = truncated or step == max_steps - 1
+            observations.append(observation)
+            actions.append(action)
+            rewards.append(reward)
+            terminations.append(terminated)
+            truncations.append(truncated and not terminated)
+            if terminated or truncated:
+                break
+        episodes.append(
+            EpisodeData(
+                id=index,
+                observations=np.array(observations),
+                actions=np.array(actions),
+                rewards=np.array(rewards),
+                terminations=np.array(terminations),
+                truncations=np.array(truncations),
+                infos={},
+            )
+        )
+    env.close()
+    return episodes
+
+
+def write_d4rl_file(path: Path, episodes: list[EpisodeData]) -> Path:
+    """The D4RL v2 layout, written with h5py: flat arrays with terminals/timeouts flags."""
+    with h5py.File(path, "w") as file:
+        file["observations"] = np.concatenate([ep.observations[:-1] for ep in episodes]).astype(np.float32)
+        file["next_observations"] = np.concatenate([ep.observations[1:] for ep in episodes]).astype(np.float32)
+        file["actions"] = np.concatenate([ep.actions for ep in episodes]).astype(np.float32)
+        file["rewards"] = np.concatenate([ep.rewards for ep in episodes]).astype(np.float32)
+        file["terminals"] = np.concatenate([ep.terminations for ep in episodes])
+        file["timeouts"] = np.concatenate([ep.truncations for ep in episodes])
+    return path
+
+
+@pytest.fixture(scope="session")
+def hopper_episodes() -> list[EpisodeData]:
+    return record_episodes(40)
+
+
+@pytest.fixture(scope="session")
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("rlsft-data")
+
+
+@pytest.fixture(scope="session")
+def hopper_minari(hopper_episodes: list[EpisodeData], data_dir: Path) -> str:
+    """A Minari dataset id, written under `data_dir/minari` with D4RL reference scores."""
+    write_minari("test/hopper/random-v0", hopper_episodes, ENV_ID, data_dir, ref_min_score=-20.272305, ref_max_score=3234.3)
+    return "test/hopper/random-v0"
