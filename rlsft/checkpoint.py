@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from rlsft.errors import RLSFTError
+from rlsft.errors import RLSFTError, reason
 
 
 def save_atomic(state: dict[str, Any], path: str | Path) -> None:
@@ -38,7 +38,7 @@ def load(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except Exception as error:  # truncated file, foreign pickle, ...
-        raise RLSFTError(f"Checkpoint {path} cannot be read ({error}); it is corrupt or not an rlsft checkpoint.") from error
+        raise RLSFTError(f"Checkpoint {path} cannot be read ({reason(error)}); it is corrupt or not an rlsft checkpoint.") from error
 
 
 def rng_state() -> dict[str, Any]:

@@ -16,7 +16,7 @@ from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from rlsft.errors import RLSFTError
+from rlsft.errors import RLSFTError, reason
 
 CONFIG_GROUPS = ("algorithm", "env", "policy", "learner")
 
@@ -36,8 +36,7 @@ def compose_config(name: str, overrides: list[str]) -> DictConfig:
         with initialize_config_module("rlsft.configs", version_base="1.3"):
             return compose(config_name=name, overrides=overrides)
     except (HydraException, OmegaConfBaseException) as error:
-        reason = str(error).strip().splitlines()[0]
-        raise RLSFTError(f"Bad override ({reason}); write key=value with a key from `rlsft {name} --cfg`.") from error
+        raise RLSFTError(f"Bad override ({reason(error)}); write key=value with a key from `rlsft {name} --cfg`.") from error
 
 
 def run_train(overrides: list[str]) -> dict:

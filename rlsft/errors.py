@@ -6,3 +6,9 @@ class RLSFTError(Exception):
 
     The CLI prints the message alone, without a traceback, and exits with status 2.
     """
+
+
+def reason(error: BaseException) -> str:
+    """The first line of a library's error message, to quote inside a one-sentence RLSFTError."""
+    lines = str(error).strip().splitlines()
+    return lines[0] if lines else type(error).__name__

@@ -26,7 +26,7 @@ from rlsft.algorithms import make_algorithm
 from rlsft.algorithms.bc import BC
 from rlsft.data import TrajectoryDataset, curate, load_dataset, trajectory_buffer
 from rlsft.envs import env_dims, evaluate_policy, normalized_score
-from rlsft.errors import RLSFTError
+from rlsft.errors import RLSFTError, reason
 from rlsft.learner import Learner, LearnerConfig, resolve_device
 from rlsft.policies import make_policy
 from rlsft.metrics import MetricsLogger
@@ -115,7 +115,7 @@ def learner_settings(config: DictConfig) -> LearnerConfig:
     try:
         return OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(LearnerConfig), config))
     except OmegaConfBaseException as error:
-        raise RLSFTError(f"Bad learner setting ({str(error).splitlines()[0]}); fix that override.") from error
+        raise RLSFTError(f"Bad learner setting ({reason(error)}); fix that override.") from error
 
 
 def new_policy(cfg: DictConfig, dataset: TrajectoryDataset, observation_dim: int, action_dim: int) -> nn.Module:

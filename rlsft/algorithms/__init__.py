@@ -6,7 +6,7 @@ import importlib
 import pkgutil
 
 from rlsft.algorithms.base import Algorithm, LossOutput, nll_loss
-from rlsft.errors import RLSFTError
+from rlsft.errors import RLSFTError, reason
 
 for _module in pkgutil.iter_modules(__path__):
     importlib.import_module(f"{__name__}.{_module.name}")
@@ -19,7 +19,7 @@ def make_algorithm(name: str, options: dict) -> Algorithm:
     try:
         return Algorithm.registry[name](**options)
     except TypeError as error:  # an option the algorithm does not take
-        raise RLSFTError(f"Bad options for algorithm {name!r} ({error}); check algorithm.options.") from error
+        raise RLSFTError(f"Bad options for algorithm {name!r} ({reason(error)}); check algorithm.options.") from error
 
 
 __all__ = ["Algorithm", "LossOutput", "make_algorithm", "nll_loss"]

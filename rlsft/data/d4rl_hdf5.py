@@ -8,7 +8,7 @@ import h5py
 import numpy as np
 
 from rlsft.data.trajectories import TrajectoryDataset, episode_ends, flat_to_trajectories
-from rlsft.errors import RLSFTError
+from rlsft.errors import RLSFTError, reason
 
 REQUIRED_KEYS = ("observations", "actions", "rewards", "terminals", "timeouts")
 
@@ -25,7 +25,7 @@ def read_d4rl_hdf5(path: Path) -> TrajectoryDataset:
             arrays = {key: np.asarray(file[key]) for key in REQUIRED_KEYS}
             env_id = file.attrs.get("env_id")
     except OSError as error:
-        raise RLSFTError(f"{path} is not a readable HDF5 file ({error}); re-download or re-export it.") from error
+        raise RLSFTError(f"{path} is not a readable HDF5 file ({reason(error)}); re-download or re-export it.") from error
     terminated = arrays["terminals"].astype(bool)
     truncated = arrays["timeouts"].astype(bool) & ~terminated
     return TrajectoryDataset(

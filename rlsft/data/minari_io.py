@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -12,7 +13,7 @@ from minari import EpisodeData, MinariDataset, create_dataset_from_buffers
 from minari.data_collector.episode_buffer import EpisodeBuffer
 
 from rlsft.data.trajectories import TrajectoryDataset, flat_to_trajectories
-from rlsft.errors import RLSFTError
+from rlsft.errors import RLSFTError, reason
 
 
 def minari_roots(data_dir: str | Path) -> list[Path]:
@@ -37,7 +38,7 @@ def read_minari(folder: Path, name: str) -> TrajectoryDataset:
         dataset = MinariDataset(folder)
     except Exception as error:  # minari raises bare ValueError/OSError/KeyError for bad files
         raise RLSFTError(
-            f"Minari dataset {name} at {folder} cannot be read ({error}); recreate it or point data= elsewhere."
+            f"Minari dataset {name} at {folder} cannot be read ({reason(error)}); recreate it or point data= elsewhere."
         ) from error
     episodes = list(dataset.iterate_episodes())
     if not episodes:
@@ -105,7 +106,9 @@ def write_minari(
         for ep in episodes
     ]
     root = Path(data_dir).expanduser() / "minari"
-    with _minari_root(root):
+    with _minari_root(root), warnings.catch_warnings():
+        # Minari recommends author, e-mail, code link and an eval env; rlsft's data has none.
+        warnings.filterwarnings("ignore", message=r"`\w+` is set to None", category=UserWarning)
         create_dataset_from_buffers(
             dataset_id,
             buffers,
@@ -113,6 +116,6 @@ def write_minari(
             algorithm_name="rlsft",
             ref_min_score=ref_min_score,
             ref_max_score=ref_max_score,
-            description=description,
+            description=description or f"{dataset_id}, written by rlsft",
         )
     return root / dataset_id / "data"

@@ -11,7 +11,7 @@ from tensordict.nn import TensorDictModule
 from torch import nn
 from torchrl.envs import DoubleToFloat, GymWrapper, TransformedEnv
 
-from rlsft.errors import RLSFTError
+from rlsft.errors import RLSFTError, reason
 
 logging.getLogger("torchrl").setLevel(logging.WARNING)  # silence per-env spec discovery notes
 
@@ -21,7 +21,7 @@ def env_dims(env_id: str) -> tuple[int, int]:
     try:
         env = gymnasium.make(env_id)
     except gymnasium.error.Error as error:
-        raise RLSFTError(f"Cannot make env {env_id!r} ({error}); pick an installed gymnasium id in env.id.") from error
+        raise RLSFTError(f"Cannot make env {env_id!r} ({reason(error)}); pick an installed gymnasium id in env.id.") from error
     dims = int(np.prod(env.observation_space.shape)), int(np.prod(env.action_space.shape))
     env.close()
     return dims
@@ -36,7 +36,7 @@ def vector_env(env_id: str, num_envs: int) -> TransformedEnv:
     envs = gymnasium.vector.SyncVectorEnv(
         [lambda: gymnasium.make(env_id)] * num_envs, autoreset_mode=gymnasium.vector.AutoresetMode.SAME_STEP
     )
-    return TransformedEnv(GymWrapper(envs), DoubleToFloat())
+    return GymWrapper(envs).append_transform(DoubleToFloat())
 
 
 def normalized_score(returns: torch.Tensor, ref_min: float, ref_max: float) -> torch.Tensor:

@@ -1,0 +1,101 @@
+"""End to end through `rlsft train` / `rlsft evaluate` on a dataset recorded in MuJoCo."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from rlsft import checkpoint
+from rlsft.cli import main
+
+ALGORITHMS = ["bc", "filtered_sft", "sft", "sft_q", "iw_sft", "iw_sft_q"]
+
+
+def small_run(data: str, data_dir: Path, run_dir: Path, *overrides: str) -> list[str]:
+    return [
+        "train",
+        f"data={data}",
+        f"data_dir={data_dir}",
+        f"run_dir={run_dir}",
+        "learner.batch_size=8",
+        "learner.warmup_steps=5",
+        "reference.learner.steps=20",
+        "reference.learner.batch_size=8",
+        "evaluation.episodes=2",
+        "checkpoint_every=10",
+        "log_every=5",
+        "progress=false",
+        *overrides,
+    ]
+
+
+def train_rows(run_dir: Path) -> list[dict]:
+    with (run_dir / "train.csv").open() as file:
+        return list(csv.DictReader(file))
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+def test_each_algorithm_trains_checkpoints_and_resumes(algorithm, hopper_minari, data_dir, tmp_path, capsys):
+    run_dir = tmp_path / algorithm
+    assert main(small_run(hopper_minari, data_dir, run_dir, f"algorithm={algorithm}", "learner.steps=20")) == 0
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["steps"] == 20 and summary["algorithm"] == algorithm
+    assert torch.isfinite(torch.tensor(summary["normalized_score"]))
+    state = checkpoint.load(run_dir / "checkpoint.pt")
+    assert state["learner"]["step"] == 20
+
+    assert main(small_run(hopper_minari, data_dir, run_dir, f"algorithm={algorithm}", "learner.steps=30")) == 0
+    assert checkpoint.load(run_dir / "checkpoint.pt")["learner"]["step"] == 30
+    steps = [int(row["step"]) for row in train_rows(run_dir)]
+    assert steps == [5, 10, 15, 20, 25, 30]  # resumed at 20, no row lost or repeated
+    if algorithm.startswith("iw_sft"):
+        assert {"weight_mean", "weight_min", "weight_max", "weight_ess"} <= set(train_rows(run_dir)[0])
+    capsys.readouterr()
+
+    assert main(["evaluate", f"checkpoint={run_dir / 'checkpoint.pt'}", "episodes=2"]) == 0
+    evaluation = json.loads(capsys.readouterr().out)
+    assert evaluation["step"] == 30 and evaluation["episodes"] == 2
+
+
+def test_resume_is_exact(hopper_minari, data_dir, tmp_path):
+    """20 steps, stop, 20 more == 40 steps straight (iw-SFT: EMA q, sampling RNG and all)."""
+    constant = ["algorithm=iw_sft_q", "learner.schedule=constant", "learner.warmup_steps=0"]
+    straight, resumed = tmp_path / "straight", tmp_path / "resumed"
+    assert main(small_run(hopper_minari, data_dir, straight, *constant, "learner.steps=40")) == 0
+    assert main(small_run(hopper_minari, data_dir, resumed, *constant, "learner.steps=20")) == 0
+    assert main(small_run(hopper_minari, data_dir, resumed, *constant, "learner.steps=40")) == 0
+    a = checkpoint.load(straight / "checkpoint.pt")["learner"]
+    b = checkpoint.load(resumed / "checkpoint.pt")["learner"]
+    for key in ("policy", "algorithm"):
+        for name, tensor in a[key].items():
+            assert torch.equal(tensor, b[key][name]), f"{key}.{name} differs after resume"
+    assert train_rows(straight) == train_rows(resumed)
+
+
+def error_of(argv: list[str], capsys) -> str:
+    assert main(argv) == 2
+    message = capsys.readouterr().err.strip()
+    assert message.startswith("rlsft: error: ") and "\n" not in message and "Traceback" not in message
+    return message
+
+
+def test_user_errors_are_one_sentence(hopper_minari, data_dir, tmp_path, capsys):
+    run = tmp_path / "run"
+    assert "Unknown algorithm 'ppo2'" in error_of(small_run(hopper_minari, data_dir, run, "algorithm=ppo2"), capsys)
+    assert "Unknown env 'hoppr'" in error_of(small_run(hopper_minari, data_dir, run, "env=hoppr"), capsys)
+    assert "Could not override 'learner.lrr'" in error_of(small_run(hopper_minari, data_dir, run, "learner.lrr=1"), capsys)
+    assert "could not be converted to Float" in error_of(small_run(hopper_minari, data_dir, run, "learner.lr=fast"), capsys)
+    assert "actions of dim 3" in error_of(small_run(hopper_minari, data_dir, run, "env=halfcheetah"), capsys)
+    assert "keeps none of 40" in error_of(
+        small_run(hopper_minari, data_dir, run, "algorithm=sft", "algorithm.curation.by=threshold",
+                  "algorithm.curation.levels=[1e9]"),
+        capsys,
+    )  # fmt: skip
+    assert "No dataset given" in error_of(["train", f"run_dir={run}"], capsys)
+    assert "does not exist" in error_of(["evaluate", f"checkpoint={tmp_path / 'none.pt'}"], capsys)
+    (tmp_path / "broken.pt").write_bytes(b"not a checkpoint")
+    assert "cannot be read" in error_of(["evaluate", f"checkpoint={tmp_path / 'broken.pt'}"], capsys)

@@ -1,0 +1,79 @@
+"""The learner's schedule, precision choice, and checkpoint files."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from tensordict import TensorDict
+
+from rlsft import checkpoint
+from rlsft.algorithms.bc import BC
+from rlsft.errors import RLSFTError
+from rlsft.learner import Learner, LearnerConfig, warmup_cosine
+from rlsft.policies import GaussianMLP
+
+
+def test_warmup_then_cosine_to_zero() -> None:
+    factor = warmup_cosine(warmup_steps=4, total_steps=14, schedule="cosine")
+    assert [factor(s) for s in range(4)] == [0.25, 0.5, 0.75, 1.0]
+    assert factor(4) == 1.0
+    assert factor(9) == pytest.approx(0.5)
+    assert factor(14) == pytest.approx(0.0, abs=1e-12)
+    assert warmup_cosine(0, 10, "constant")(7) == 1.0
+
+
+def test_learner_applies_the_schedule_and_defaults_to_fp32_on_cpu() -> None:
+    config = LearnerConfig(steps=10, lr=1e-3, warmup_steps=2, device="cpu")
+    learner = Learner(GaussianMLP(3, 2), BC(), config)
+    assert not learner.autocast and learner.device.type == "cpu"
+    assert learner.optimizer.param_groups[0]["lr"] == pytest.approx(0.5e-3)
+
+
+@pytest.mark.parametrize("field, value", [("optimizer", "sgd"), ("schedule", "linear"), ("precision", "fp8")])
+def test_bad_learner_settings_are_explained(field: str, value: str) -> None:
+    with pytest.raises(RLSFTError, match=f"learner.{field}"):
+        LearnerConfig(**{field: value})
+
+
+def test_checkpoint_round_trip_with_rng_states(tmp_path) -> None:
+    checkpoint.seed_everything(3)
+    state = {"weights": torch.randn(4), "step": 7, "rng": checkpoint.rng_state()}
+    expected_next = torch.rand(3)
+    checkpoint.save_atomic(state, tmp_path / "run" / "checkpoint.pt")
+    assert [p.name for p in (tmp_path / "run").iterdir()] == ["checkpoint.pt"]  # no temporary left behind
+    loaded = checkpoint.load(tmp_path / "run" / "checkpoint.pt")  # weights_only=True inside
+    torch.rand(5)  # move the RNG on, then restore it
+    checkpoint.set_rng_state(loaded["rng"])
+    assert torch.equal(torch.rand(3), expected_next)
+    assert loaded["step"] == 7 and torch.equal(loaded["weights"], state["weights"])
+
+
+def test_a_failed_write_keeps_the_old_checkpoint(tmp_path) -> None:
+    path = tmp_path / "checkpoint.pt"
+    checkpoint.save_atomic({"step": 1}, path)
+    with pytest.raises(Exception):
+        checkpoint.save_atomic({"step": 2, "bad": lambda: None}, path)  # unpicklable
+    assert checkpoint.load(path) == {"step": 1}
+    assert [p.name for p in tmp_path.iterdir()] == ["checkpoint.pt"]
+
+
+def test_bf16_autocast_when_asked_gives_close_losses() -> None:
+    torch.manual_seed(0)
+    policy = GaussianMLP(3, 2)
+    batch = TensorDict(
+        {
+            "observation": torch.randn(4, 5, 3),
+            "action": torch.rand(4, 5, 2) * 2 - 1,
+            "mask": torch.ones(4, 5, dtype=torch.bool),
+        },
+        batch_size=[4],
+    )
+    losses = {}
+    for precision in ("fp32", "bf16"):
+        learner = Learner(GaussianMLP(3, 2), BC(), LearnerConfig(steps=1, precision=precision, device="cpu"))
+        learner.policy.load_state_dict(policy.state_dict())
+        losses[precision] = learner.train_step(batch)["loss"].item()
+    assert math.isfinite(losses["bf16"])
+    assert losses["bf16"] == pytest.approx(losses["fp32"], rel=2e-2)
