@@ -88,19 +88,22 @@ class Learner:
         )
         self.step = 0
 
-    def train_step(self, batch: TensorDict) -> dict[str, torch.Tensor]:
+    def train_step(self, batch: TensorDict) -> dict[str, torch.Tensor | float]:
         """One gradient step; metrics stay on the device (no host sync) until logged."""
         self.algorithm.before_step(self.policy, self.step)
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.autocast):
             output = self.algorithm.loss(self.policy, batch)
         self.optimizer.zero_grad(set_to_none=True)
         output.loss.backward()
-        grad_norm = nn.utils.clip_grad_norm_(self.parameters, self.config.grad_clip or math.inf)
+        if self.config.grad_clip:
+            grad_norm = nn.utils.clip_grad_norm_(self.parameters, self.config.grad_clip)
+        else:  # the norm is still logged; skip the no-op rescaling of every gradient
+            grad_norm = nn.utils.get_total_norm([p.grad for p in self.parameters if p.grad is not None])
         lr = self.scheduler.get_last_lr()[0]
         self.optimizer.step()
         self.scheduler.step()
         self.step += 1
-        return {"loss": output.loss.detach(), "grad_norm": grad_norm, "lr": torch.tensor(lr), **output.metrics}
+        return {"loss": output.loss.detach(), "grad_norm": grad_norm, "lr": lr, **output.metrics}
 
     def state_dict(self) -> dict[str, Any]:
         return {

@@ -28,8 +28,8 @@ from rlsft.data import TrajectoryDataset, curate, load_dataset, trajectory_buffe
 from rlsft.envs import env_dims, evaluate_policy, normalized_score
 from rlsft.errors import RLSFTError, reason
 from rlsft.learner import Learner, LearnerConfig, resolve_device
-from rlsft.policies import make_policy
 from rlsft.metrics import MetricsLogger
+from rlsft.policies import make_policy
 
 CHECKPOINT = "checkpoint.pt"
 
@@ -42,6 +42,7 @@ def fit(
     label: str,
     evaluate: Callable[[int], dict[str, float]] | None = None,
     metadata: dict | None = None,
+    resume: bool = True,
 ) -> dict[str, float]:
     """Run `learner` to `learner.config.steps`, resuming from `<run_dir>/checkpoint.pt` if any.
 
@@ -49,13 +50,11 @@ def fit(
     evaluation's metrics are returned. `metadata` is stored in every checkpoint.
     """
     checkpoint_path = run_dir / CHECKPOINT
-    if cfg.resume and checkpoint_path.exists():
-        state = checkpoint.load(checkpoint_path, map_location=learner.device)
-        learner.load_state_dict(state["learner"])
-        checkpoint.set_rng_state(state["rng"])
+    if checkpoint_path.exists():
+        resume_from(checkpoint_path, learner, label, resume)
     logger = MetricsLogger(run_dir, resume_step=learner.step)
     total = learner.config.steps
-    state = {"config": OmegaConf.to_yaml(cfg), **(metadata or {})}
+    state = {"config": OmegaConf.to_yaml(cfg), "label": label, **(metadata or {})}
     with tqdm(total=total, initial=learner.step, desc=label, disable=not cfg.progress, dynamic_ncols=True) as bar:
         while learner.step < total:
             metrics = learner.train_step(buffer.sample())
@@ -71,6 +70,19 @@ def fit(
     final = logger.log("eval", learner.step, evaluate(cfg.evaluation.episodes)) if evaluate is not None else {}
     logger.close()
     return final
+
+
+def resume_from(path: Path, learner: Learner, label: str, resume: bool) -> None:
+    """Restore learner and RNG states from the checkpoint of the same run; never overwrite another."""
+    if not resume:
+        raise RLSFTError(f"{path} already exists and resume=false; pass another run_dir= or delete that run.")
+    state = checkpoint.load(path, map_location=learner.device)
+    if state.get("label") != label:
+        raise RLSFTError(
+            f"{path} belongs to another run ({state.get('label')!r}, not {label!r}); pass another run_dir= to keep both."
+        )
+    learner.load_state_dict(state["learner"])
+    checkpoint.set_rng_state(state["rng"])
 
 
 @torch.no_grad()
@@ -176,8 +188,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
     def evaluate(episodes: int) -> dict[str, float]:
         return evaluation_metrics(policy, cfg.env, episodes, cfg.seed + 10_000, scores)
 
-    label = f"{cfg.algorithm.name} on {dataset.name}"
-    final = fit(learner, buffer, run_dir, cfg, label, evaluate, metadata={"score_range": list(scores)})
+    label = f"{cfg.algorithm.name} on {dataset.name} in {cfg.env.id}"
+    final = fit(learner, buffer, run_dir, cfg, label, evaluate, {"score_range": list(scores)}, cfg.resume)
     summary = {
         "algorithm": cfg.algorithm.name,
         "env": cfg.env.id,

@@ -78,18 +78,13 @@ class IWSFT(Algorithm):
         log_prob = policy.log_prob(batch)
         with torch.no_grad():
             log_q = log_prob.detach() if self.q is None else self.q.module.log_prob(batch)
-            log_ratio = log_q - batch["ref_log_prob"]
+            log_ref = batch["ref_log_prob"]
             if self.per_step:
                 weights, metrics = importance_weights(
-                    log_ratio, 1.0, *self.per_step_clip, self.self_normalize, mask=mask
+                    log_q - log_ref, 1.0, *self.per_step_clip, self.self_normalize, mask=mask
                 )
             else:
-                weights, metrics = importance_weights(
-                    trajectory_log_ratio(log_q, batch["ref_log_prob"], mask),
-                    self.alpha,
-                    self.w_min,
-                    self.w_max,
-                    self.self_normalize,
-                )
+                rho = trajectory_log_ratio(log_q, log_ref, mask)
+                weights, metrics = importance_weights(rho, self.alpha, self.w_min, self.w_max, self.self_normalize)
         loss = nll_loss(log_prob, mask, weights, self.reduction)
         return LossOutput(loss, {"nll": nll_loss(log_prob.detach(), mask, reduction=self.reduction), **metrics})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import torch
@@ -9,6 +10,8 @@ from tensordict import TensorDict
 from torch import nn
 from torch.distributions import Normal
 from torchrl.modules import MLP
+
+_HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
 
 
 class GaussianMLP(nn.Module):
@@ -54,13 +57,22 @@ class GaussianMLP(nn.Module):
 
     forward = mean_action
 
+    def clipped_log_std(self) -> torch.Tensor:
+        return self.log_std.clamp(self.log_std_min, self.log_std_max)
+
     def distribution(self, observation: torch.Tensor) -> Normal:
-        log_std = self.log_std.clamp(self.log_std_min, self.log_std_max)
+        """pi(.|s), for sampling actions."""
         mean = self.mean_action(observation)
-        return Normal(mean, log_std.exp().expand_as(mean), validate_args=False)
+        return Normal(mean, self.clipped_log_std().exp().expand_as(mean), validate_args=False)
 
     def log_prob(self, batch: TensorDict) -> torch.Tensor:
-        """log pi(a_t|s_t) as [B, T], computed on the real steps only and zero on padding."""
+        """log pi(a_t|s_t) as [B, T], computed on the real steps only and zero on padding.
+
+        The Gaussian density is written out so that log-std terms stay [action_dim]-sized
+        instead of being expanded over every step, as torch.distributions.Normal would.
+        """
         mask = batch["mask"]
-        steps = self.distribution(batch["observation"][mask]).log_prob(batch["action"][mask]).sum(-1)
+        log_std = self.clipped_log_std()
+        z = (batch["action"][mask] - self.mean_action(batch["observation"][mask])) * (-log_std).exp()
+        steps = (-0.5 * z.pow(2) - log_std - _HALF_LOG_2PI).sum(-1)
         return steps.new_zeros(mask.shape).masked_scatter(mask, steps)
