@@ -61,7 +61,7 @@ from rlsft.data.replay import trajectory_buffer
 from rlsft.data.trajectories import flat_to_trajectories
 from rlsft.learner import Learner, LearnerConfig, resolve_device
 from rlsft.policies.gaussian_mlp import GaussianMLP
-from rlsft.trainer import reference_log_prob
+from rlsft.reference import reference_log_prob
 
 OBSERVATION_DIM, ACTION_DIM = 11, 3  # Hopper
 LR = 4e-5
@@ -136,7 +136,7 @@ def plain_loop(trajectories: TensorDict, batch_size: int, device: torch.device, 
 
 
 def rlsft_loop(trajectories: TensorDict, algorithm: Algorithm, config: LearnerConfig) -> Step:
-    """rlsft's training step, as rlsft.trainer.fit runs it."""
+    """rlsft's training step, as rlsft.loop.fit runs it."""
     torch.manual_seed(SEED)
     learner = Learner(GaussianMLP(OBSERVATION_DIM, ACTION_DIM), algorithm, config)
     buffer = trajectory_buffer(trajectories, "uniform", config.batch_size, learner.device)

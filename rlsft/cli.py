@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_intermixed_args(argv)
     try:
         if args.cfg:
-            print(OmegaConf.to_yaml(compose_config(args.command, args.overrides)))
+            print(OmegaConf.to_yaml(compose_config(args.command, args.overrides), resolve=True))
             return 0
         result = COMMANDS[args.command](args.overrides)
     except RLSFTError as error:

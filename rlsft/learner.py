@@ -11,11 +11,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 from tensordict import TensorDict
 from torch import nn
 
 from rlsft.algorithms import Algorithm
-from rlsft.errors import RLSFTError
+from rlsft.errors import RLSFTError, reason
 
 
 @dataclass
@@ -27,15 +29,16 @@ class LearnerConfig:
     optimizer: str = "adam"  # adam | adamw
     lr: float = 4e-5  # peak learning rate
     betas: tuple[float, float] = (0.9, 0.999)
+    eps: float = 1e-8  # Adam's epsilon (CleanRL's PPO uses 1e-5)
     weight_decay: float = 0.0
     warmup_steps: int = 300  # linear warm-up from 0 to lr
-    schedule: str = "cosine"  # cosine (decays to 0 at `steps`) | constant
+    schedule: str = "cosine"  # cosine | linear (both decay to 0 at `steps`) | constant
     grad_clip: float | None = None  # max global gradient norm; None: no clipping (norm still logged)
     precision: str = "auto"  # auto: bf16 autocast on CUDA, fp32 elsewhere | fp32 | bf16
     device: str = "auto"  # auto: CUDA when present | cpu | cuda | cuda:N
 
     def __post_init__(self) -> None:
-        choices = {"optimizer": ("adam", "adamw"), "schedule": ("cosine", "constant"),
+        choices = {"optimizer": ("adam", "adamw"), "schedule": ("cosine", "linear", "constant"),
                    "precision": ("auto", "fp32", "bf16")}  # fmt: skip
         for field_name, allowed in choices.items():
             if getattr(self, field_name) not in allowed:
@@ -45,6 +48,15 @@ class LearnerConfig:
         if self.steps < 1 or self.batch_size < 1:
             raise RLSFTError("learner.steps and learner.batch_size must be positive; fix the override.")
 
+    @classmethod
+    def from_config(cls, config: DictConfig) -> LearnerConfig:
+        """A learner config block, type-checked (a string lr is caught here)."""
+        try:
+            settings = OmegaConf.to_container(config, resolve=True)
+            return OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(cls), settings))
+        except OmegaConfBaseException as error:
+            raise RLSFTError(f"Bad learner setting ({reason(error)}); fix that override.") from error
+
 
 def resolve_device(name: str) -> torch.device:
     if name == "auto":
@@ -53,15 +65,17 @@ def resolve_device(name: str) -> torch.device:
 
 
 def warmup_cosine(warmup_steps: int, total_steps: int, schedule: str):
-    """Learning-rate factor: linear warm-up, then cosine to 0 (or constant)."""
+    """Learning-rate factor: linear warm-up, then cosine or linear decay to 0 (or constant)."""
 
     def factor(step: int) -> float:
         if step < warmup_steps:
             return (step + 1) / warmup_steps
         if schedule == "constant":
             return 1.0
-        progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
-        return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+        progress = min(1.0, (step - warmup_steps) / max(1, total_steps - warmup_steps))
+        if schedule == "linear":
+            return 1.0 - progress
+        return 0.5 * (1.0 + math.cos(math.pi * progress))
 
     return factor
 
@@ -80,6 +94,7 @@ class Learner:
             self.parameters,
             lr=config.lr,
             betas=tuple(config.betas),
+            eps=config.eps,
             weight_decay=config.weight_decay,
             fused=self.device.type == "cuda",
         )

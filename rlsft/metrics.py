@@ -37,10 +37,12 @@ class MetricsLogger:
         values = torch.stack([torch.as_tensor(metrics[n], dtype=torch.float32).cpu() for n in names]).tolist()
         row = dict(zip(names, values))
         path = self.run_dir / f"{stream}.csv"
-        if stream not in self.columns:
-            self.columns[stream] = names
+        new_names = [n for n in names if n not in self.columns.get(stream, [])]
+        if new_names:  # a metric seen for the first time (e.g. the first finished episode): widen the file
+            rows = list(csv.reader(path.open(newline=""))) if stream in self.columns else [["step"]]
+            self.columns[stream] = self.columns.get(stream, []) + new_names
             with path.open("w", newline="") as file:
-                csv.writer(file).writerow(["step", *names])
+                csv.writer(file).writerows([["step", *self.columns[stream]], *rows[1:]])
         with path.open("a", newline="") as file:
             csv.writer(file).writerow([step, *(row.get(n, "") for n in self.columns[stream])])
         for name, value in row.items():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import math
 
 import pytest
@@ -12,6 +13,7 @@ from rlsft import checkpoint
 from rlsft.algorithms.bc import BC
 from rlsft.errors import RLSFTError
 from rlsft.learner import Learner, LearnerConfig, warmup_cosine
+from rlsft.metrics import MetricsLogger
 from rlsft.policies import GaussianMLP
 
 
@@ -22,6 +24,7 @@ def test_warmup_then_cosine_to_zero() -> None:
     assert factor(9) == pytest.approx(0.5)
     assert factor(14) == pytest.approx(0.0, abs=1e-12)
     assert warmup_cosine(0, 10, "constant")(7) == 1.0
+    assert [warmup_cosine(0, 4, "linear")(s) for s in range(5)] == [1.0, 0.75, 0.5, 0.25, 0.0]
 
 
 def test_learner_applies_the_schedule_and_defaults_to_fp32_on_cpu() -> None:
@@ -31,7 +34,7 @@ def test_learner_applies_the_schedule_and_defaults_to_fp32_on_cpu() -> None:
     assert learner.optimizer.param_groups[0]["lr"] == pytest.approx(0.5e-3)
 
 
-@pytest.mark.parametrize("field, value", [("optimizer", "sgd"), ("schedule", "linear"), ("precision", "fp8")])
+@pytest.mark.parametrize("field, value", [("optimizer", "sgd"), ("schedule", "step"), ("precision", "fp8")])
 def test_bad_learner_settings_are_explained(field: str, value: str) -> None:
     with pytest.raises(RLSFTError, match=f"learner.{field}"):
         LearnerConfig(**{field: value})
@@ -77,3 +80,17 @@ def test_bf16_autocast_when_asked_gives_close_losses() -> None:
         losses[precision] = learner.train_step(batch)["loss"].item()
     assert math.isfinite(losses["bf16"])
     assert losses["bf16"] == pytest.approx(losses["fp32"], rel=2e-2)
+
+
+def test_metrics_csv_widens_for_a_metric_seen_late_and_truncates_on_resume(tmp_path) -> None:
+    logger = MetricsLogger(tmp_path)
+    logger.log("train", 1, {"loss": 1.0})
+    logger.log("train", 2, {"loss": 0.5, "episode_return": 10.0})
+    logger.log("train", 3, {"loss": 0.25})
+    logger.close()
+    rows = list(csv.DictReader((tmp_path / "train.csv").open()))
+    assert [(r["step"], r["loss"], r["episode_return"]) for r in rows] == [
+        ("1", "1.0", None), ("2", "0.5", "10.0"), ("3", "0.25", "")
+    ]  # fmt: skip
+    MetricsLogger(tmp_path, resume_step=2).close()  # a run resumed from step 2 rewrites step 3
+    assert [r["step"] for r in csv.DictReader((tmp_path / "train.csv").open())] == ["1", "2"]

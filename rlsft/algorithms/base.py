@@ -22,6 +22,7 @@ class Algorithm(nn.Module):
     """Base class; a subclass with a `name` registers itself for `algorithm=<name>`.
 
     Class attributes say what the trainer must provide:
+      source: "dataset" (offline trajectories) or "rollouts" (fresh on-policy batches).
       init_from_reference: start from pi_ref (BC on the full dataset) instead of scratch.
       requires_ref_log_prob: the batch must carry `ref_log_prob` [B, T] under pi_ref.
       sampling: "uniform", or "quality" for the SFT(Q) multiset (method.md §2).
@@ -29,6 +30,7 @@ class Algorithm(nn.Module):
     """
 
     name: ClassVar[str]
+    source: ClassVar[str] = "dataset"
     init_from_reference: ClassVar[bool] = False
     requires_ref_log_prob: ClassVar[bool] = False
     sampling: ClassVar[str] = "uniform"

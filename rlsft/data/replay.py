@@ -62,3 +62,26 @@ def trajectory_buffer(
     )
     buffer.extend(trajectories)
     return buffer
+
+
+class TrajectorySource:
+    """Offline batches: whole trajectories sampled from a replay buffer.
+
+    It has no state of its own to checkpoint: the data are fixed and sampling draws from
+    torch's global RNG, which checkpoints capture.
+    """
+
+    def __init__(self, buffer: TensorDictReplayBuffer) -> None:
+        self.buffer = buffer
+
+    def sample(self) -> TensorDict:
+        return self.buffer.sample()
+
+    def metrics(self) -> dict[str, float]:
+        return {}
+
+    def state_dict(self) -> dict:
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:
+        pass

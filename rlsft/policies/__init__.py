@@ -2,24 +2,30 @@
 
 from __future__ import annotations
 
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
+from tensordict import TensorDict
 
 from rlsft.errors import RLSFTError
+from rlsft.policies.actor_critic import ActorCritic
 from rlsft.policies.gaussian_mlp import GaussianMLP
 
-
-def make_policy(config: DictConfig, observation_dim: int, action_dim: int) -> GaussianMLP:
-    """The policy named by `policy.name`, sized for the env."""
-    if config.name != "gaussian_mlp":
-        raise RLSFTError(f"Unknown policy {config.name!r} for control; use policy=gaussian_mlp.")
-    return GaussianMLP(
-        observation_dim,
-        action_dim,
-        hidden_sizes=list(config.hidden_sizes),
-        log_std_min=config.log_std_min,
-        log_std_max=config.log_std_max,
-        normalize_observations=config.normalize_observations,
-    )
+POLICIES = {"gaussian_mlp": GaussianMLP, "actor_critic": ActorCritic}
 
 
-__all__ = ["GaussianMLP", "make_policy"]
+def make_policy(
+    config: DictConfig, observation_dim: int, action_dim: int, trajectories: TensorDict | None = None
+) -> GaussianMLP | ActorCritic:
+    """The policy named by `policy.name`, sized for the env; the other keys are its arguments.
+
+    Given `trajectories`, a policy that standardises observations takes its statistics from them.
+    """
+    if config.name not in POLICIES:
+        raise RLSFTError(f"Unknown policy {config.name!r}; choose one of {sorted(POLICIES)}.")
+    options = {key: value for key, value in OmegaConf.to_container(config, resolve=True).items() if key != "name"}
+    policy = POLICIES[config.name](observation_dim, action_dim, **options)
+    if trajectories is not None and getattr(policy, "normalize_observations", False):
+        policy.fit_observation_normalizer(trajectories)
+    return policy
+
+
+__all__ = ["ActorCritic", "GaussianMLP", "make_policy"]

@@ -11,7 +11,23 @@ from torch import nn
 from torch.distributions import Normal
 from torchrl.modules import MLP
 
+from rlsft.errors import RLSFTError
+
 _HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
+
+
+ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh}
+
+
+def mlp(in_features: int, out_features: int, hidden_sizes: Sequence[int], activation: str) -> MLP:
+    if activation not in ACTIVATIONS:
+        raise RLSFTError(f"Unknown activation {activation!r}; set policy.activation to one of {list(ACTIVATIONS)}.")
+    return MLP(
+        in_features=in_features,
+        out_features=out_features,
+        num_cells=list(hidden_sizes),
+        activation_class=ACTIVATIONS[activation],
+    )
 
 
 class GaussianMLP(nn.Module):
@@ -29,14 +45,10 @@ class GaussianMLP(nn.Module):
         log_std_min: float = -5.0,
         log_std_max: float = 2.0,
         normalize_observations: bool = False,
+        activation: str = "relu",
     ) -> None:
         super().__init__()
-        self.mean_net = MLP(
-            in_features=observation_dim,
-            out_features=action_dim,
-            num_cells=list(hidden_sizes),
-            activation_class=nn.ReLU,
-        )
+        self.mean_net = mlp(observation_dim, action_dim, hidden_sizes, activation)
         self.log_std = nn.Parameter(torch.zeros(action_dim))
         self.log_std_min, self.log_std_max = log_std_min, log_std_max
         self.normalize_observations = normalize_observations
@@ -49,11 +61,14 @@ class GaussianMLP(nn.Module):
         self.observation_mean.copy_(observations.mean(0))
         self.observation_std.copy_(observations.std(0) + 1e-3)
 
+    def normalize(self, observation: torch.Tensor) -> torch.Tensor:
+        if not self.normalize_observations:
+            return observation
+        return (observation - self.observation_mean) / self.observation_std
+
     def mean_action(self, observation: torch.Tensor) -> torch.Tensor:
         """The deterministic action used for evaluation: tanh of the network output."""
-        if self.normalize_observations:
-            observation = (observation - self.observation_mean) / self.observation_std
-        return torch.tanh(self.mean_net(observation).float())
+        return torch.tanh(self.mean_net(self.normalize(observation)).float())
 
     forward = mean_action
 

@@ -1,0 +1,33 @@
+"""The clipped importance-ratio surrogate shared by PPO and GRPO (Schulman et al., 2017).
+
+    r_t = pi_theta(a_t|s_t) / pi_old(a_t|s_t)
+    L   = - mean_t min(r_t A_t, clip(r_t, 1 - eps, 1 + eps) A_t)     over the real steps
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+def clipped_surrogate(
+    log_prob: torch.Tensor,
+    sample_log_prob: torch.Tensor,
+    advantage: torch.Tensor,
+    mask: torch.Tensor,
+    clip_epsilon: float,
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """Token-mean clipped surrogate over [B, T] steps, with its ratio diagnostics."""
+    log_ratio = log_prob - sample_log_prob
+    ratio = log_ratio.exp()
+    surrogate = torch.minimum(ratio * advantage, ratio.clamp(1 - clip_epsilon, 1 + clip_epsilon) * advantage)
+    steps = mask.sum().clamp(min=1)
+    loss = -(surrogate * mask).sum() / steps
+    with torch.no_grad():
+        real = log_ratio[mask.bool()]
+        metrics = {
+            "clip_fraction": ((ratio - 1).abs() > clip_epsilon)[mask.bool()].float().mean(),
+            "approx_kl": ((real.exp() - 1) - real).mean(),  # the k3 estimator of KL(old || new)
+            "log_ratio_mean": real.mean(),
+            "log_ratio_max": real.abs().max(),
+        }
+    return loss, metrics

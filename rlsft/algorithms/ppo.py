@@ -1,0 +1,53 @@
+"""PPO with a clipped surrogate and a clipped value loss (CleanRL's ppo_continuous_action).
+
+    L = L_clip(theta) + c_v * L_V - c_H * H[pi_theta]
+    L_V = 1/2 mean_t max((V(s_t) - R_t)^2, (V_old(s_t) + clip(V(s_t) - V_old(s_t), -eps, eps) - R_t)^2)
+
+Batches are fresh rollouts (rlsft/envs/rollouts.py): minibatches of single steps carrying
+`sample_log_prob`, `advantage` (GAE), `value_target` and the `value` at collection time.
+"""
+
+from __future__ import annotations
+
+from tensordict import TensorDict
+from torch import nn
+
+from rlsft.algorithms.base import Algorithm, LossOutput
+from rlsft.algorithms.policy_gradient import clipped_surrogate
+
+
+class PPO(Algorithm):
+    name = "ppo"
+    source = "rollouts"
+
+    def __init__(
+        self,
+        clip_epsilon: float = 0.2,
+        value_coef: float = 0.5,
+        entropy_coef: float = 0.0,
+        clip_value: bool = True,
+        normalize_advantage: bool = True,
+    ) -> None:
+        super().__init__()
+        self.clip_epsilon, self.value_coef, self.entropy_coef = clip_epsilon, value_coef, entropy_coef
+        self.clip_value, self.normalize_advantage = clip_value, normalize_advantage
+
+    def loss(self, policy: nn.Module, batch: TensorDict) -> LossOutput:
+        mask = batch["mask"]
+        advantage = batch["advantage"]
+        if self.normalize_advantage:  # per minibatch, as CleanRL
+            real = advantage[mask]
+            advantage = (advantage - real.mean()) / (real.std() + 1e-8)
+        policy_loss, metrics = clipped_surrogate(
+            policy.log_prob(batch), batch["sample_log_prob"], advantage, mask, self.clip_epsilon
+        )
+        value, old_value, target = policy.value(batch["observation"]), batch["value"], batch["value_target"]
+        value_error = (value - target).pow(2)
+        if self.clip_value:
+            clipped = old_value + (value - old_value).clamp(-self.clip_epsilon, self.clip_epsilon)
+            value_error = value_error.maximum((clipped - target).pow(2))
+        value_loss = 0.5 * (value_error * mask).sum() / mask.sum()
+        entropy = policy.entropy()
+        loss = policy_loss + self.value_coef * value_loss - self.entropy_coef * entropy
+        metrics.update(policy_loss=policy_loss.detach(), value_loss=value_loss.detach(), entropy=entropy.detach())
+        return LossOutput(loss, metrics)

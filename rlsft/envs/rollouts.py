@@ -1,0 +1,133 @@
+"""On-policy batches: a torchrl collector over parallel MuJoCo envs, GAE, shuffled minibatches.
+
+Each refill collects `num_envs * frames_per_env` steps with the current policy, scales the
+rewards by the running std of each env's discounted return (gymnasium's NormalizeReward,
+as CleanRL uses), computes GAE with torchrl (bootstrapping through truncations from the
+final observation), then serves `epochs` passes of `minibatches` shuffled minibatches. A
+minibatch holds single steps viewed as length-1 trajectories [M, 1] with a `mask`, so the
+loss sees the same batch contract as every other algorithm.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+import torch
+from tensordict import TensorDict
+from tensordict.nn import TensorDictModule
+from torchrl.collectors import Collector
+from torchrl.envs import ClipTransform
+from torchrl.objectives.value.functional import generalized_advantage_estimate
+
+from rlsft.envs.mujoco import vector_env
+from rlsft.running_moments import RunningMoments
+
+REWARD_CLIP = 10.0  # gymnasium's NormalizeReward + CleanRL's TransformReward clip
+
+
+class RolloutSource:
+    def __init__(
+        self,
+        policy: torch.nn.Module,
+        env_id: str,
+        num_envs: int,
+        frames_per_env: int,
+        epochs: int,
+        minibatches: int,
+        gamma: float,
+        lmbda: float,
+        normalize_rewards: bool,
+        device: torch.device,
+        seed: int,
+    ) -> None:
+        self.policy, self.device = policy, device
+        self.epochs, self.minibatches, self.gamma, self.lmbda = epochs, minibatches, gamma, lmbda
+        self.normalize_rewards = normalize_rewards
+        env = vector_env(env_id, num_envs).append_transform(ClipTransform(in_keys_inv=["action"], low=-1.0, high=1.0))
+        env.set_seed(seed)
+        actor = TensorDictModule(policy.explore, in_keys=["observation"], out_keys=["action", "sample_log_prob"])
+        self.collector = Collector(
+            env, actor, frames_per_batch=num_envs * frames_per_env, total_frames=-1, policy_device=device,
+            auto_register_policy_transforms=False, trust_policy=True,
+        )  # fmt: skip
+        self.rollouts = iter(self.collector)
+        self.return_moments = RunningMoments()
+        self.discounted_return = torch.zeros(num_envs, dtype=torch.float64)
+        self.episode_return = torch.zeros(num_envs, dtype=torch.float64)
+        self.finished_returns: list[float] = []
+        self.frames = 0
+        self.queue: deque[TensorDict] = deque()
+        self.unseen_observations: torch.Tensor | None = None
+
+    def sample(self) -> TensorDict:
+        if not self.queue:
+            self.refill()
+        return self.queue.popleft()
+
+    def metrics(self) -> dict[str, float]:
+        """Environment frames so far and the mean raw return of episodes finished since last asked."""
+        finished, self.finished_returns = self.finished_returns, []
+        return {"frames": float(self.frames), **({"episode_return": sum(finished) / len(finished)} if finished else {})}
+
+    @torch.no_grad()
+    def refill(self) -> None:
+        # Observation statistics move only between rollouts, folding in the previous one, so
+        # that sample_log_prob and the losses over a rollout see one and the same standardisation.
+        if self.unseen_observations is not None:
+            self.policy.update_observation_statistics(self.unseen_observations)
+        rollout = next(self.rollouts).to(self.device)  # [num_envs, frames_per_env]
+        self.unseen_observations = rollout["observation"].flatten(0, 1)
+        self.frames += rollout.numel()
+        reward = self.scale_rewards(rollout["next", "reward"].squeeze(-1), rollout["next", "done"].squeeze(-1))
+        steps = self.advantage_steps(rollout, reward)
+        for _ in range(self.epochs):
+            self.queue.extend(steps[torch.randperm(len(steps), device=self.device)].chunk(self.minibatches))
+
+    @torch.no_grad()
+    def advantage_steps(self, rollout: TensorDict, reward: torch.Tensor) -> TensorDict:
+        """GAE over a [num_envs, T] rollout, flattened to [N, 1] steps for the loss."""
+        value = self.policy.value(rollout["observation"])
+        advantage, value_target = generalized_advantage_estimate(
+            self.gamma,
+            self.lmbda,
+            value.unsqueeze(-1),
+            self.policy.value(rollout["next", "observation"]).unsqueeze(-1),
+            reward.unsqueeze(-1),
+            done=rollout["next", "done"],
+            terminated=rollout["next", "terminated"],
+        )
+        steps = {
+            "observation": rollout["observation"],
+            "action": rollout["action"],
+            "sample_log_prob": rollout["sample_log_prob"],
+            "value": value,
+            "advantage": advantage.squeeze(-1),
+            "value_target": value_target.squeeze(-1),
+            "mask": torch.ones(rollout.shape, dtype=torch.bool, device=value.device),
+        }
+        count = rollout.numel()  # each step becomes a length-1 trajectory: entries [N, 1, ...]
+        return TensorDict({key: x.reshape(count, 1, *x.shape[2:]) for key, x in steps.items()}, batch_size=[count])
+
+    def scale_rewards(self, reward: torch.Tensor, done: torch.Tensor) -> torch.Tensor:
+        """r / std(discounted return), clipped to +-10; also records raw episode returns."""
+        reward_cpu, done_cpu = reward.double().cpu(), done.cpu()
+        discounted = torch.empty_like(reward_cpu)
+        for t in range(reward_cpu.shape[1]):
+            self.discounted_return = self.discounted_return * self.gamma + reward_cpu[:, t]
+            discounted[:, t] = self.discounted_return
+            self.episode_return += reward_cpu[:, t]
+            ended = done_cpu[:, t]
+            self.finished_returns.extend(self.episode_return[ended].tolist())
+            self.discounted_return[ended] = 0.0
+            self.episode_return[ended] = 0.0
+        if not self.normalize_rewards:
+            return reward
+        self.return_moments.update(discounted.reshape(-1))
+        return (reward / self.return_moments.std().to(reward)).clamp(-REWARD_CLIP, REWARD_CLIP)
+
+    def state_dict(self) -> dict:
+        return {"return_moments": self.return_moments.state_dict(), "frames": self.frames}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.return_moments.load_state_dict(state["return_moments"])
+        self.frames = state["frames"]

@@ -1,0 +1,86 @@
+"""The resumable training loop: source -> learner, with metrics, evaluation and checkpoints."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Protocol
+
+from omegaconf import DictConfig, OmegaConf
+from tensordict import TensorDict
+from tqdm.auto import tqdm
+
+from rlsft import checkpoint
+from rlsft.errors import RLSFTError
+from rlsft.learner import Learner
+from rlsft.metrics import MetricsLogger
+
+CHECKPOINT = "checkpoint.pt"
+
+
+class BatchSource(Protocol):
+    """Where batches come from: an offline dataset or fresh rollouts."""
+
+    def sample(self) -> TensorDict: ...
+
+    def metrics(self) -> dict[str, float]: ...
+
+    def state_dict(self) -> dict: ...
+
+    def load_state_dict(self, state: dict) -> None: ...
+
+
+def fit(
+    learner: Learner,
+    source: BatchSource,
+    run_dir: Path,
+    cfg: DictConfig,
+    label: str,
+    evaluate: Callable[[int], dict[str, float]] | None = None,
+    metadata: dict | None = None,
+    resume: bool = True,
+) -> dict[str, float]:
+    """Run `learner` to `learner.config.steps`, resuming from `<run_dir>/checkpoint.pt` if any.
+
+    `evaluate(episodes)` runs every `evaluation.every` steps and once at the end; the final
+    evaluation's metrics are returned. `metadata` is stored in every checkpoint.
+    """
+    checkpoint_path = run_dir / CHECKPOINT
+    if checkpoint_path.exists():
+        resume_from(checkpoint_path, learner, source, label, resume)
+    logger = MetricsLogger(run_dir, resume_step=learner.step)
+    total = learner.config.steps
+    state = {"config": OmegaConf.to_yaml(cfg, resolve=True), "label": label, **(metadata or {})}
+    with tqdm(total=total, initial=learner.step, desc=label, disable=not cfg.progress, dynamic_ncols=True) as bar:
+        while learner.step < total:
+            metrics = learner.train_step(source.sample())
+            step = learner.step
+            if step % cfg.log_every == 0 or step == total:
+                row = logger.log("train", step, {**metrics, **source.metrics()})
+                bar.set_postfix(loss=f"{row['loss']:.4g}")
+            if evaluate is not None and cfg.evaluation.every and step % cfg.evaluation.every == 0 and step < total:
+                result = logger.log("eval", step, evaluate(cfg.evaluation.interim_episodes))
+                if cfg.evaluation.snapshots:  # a record of the policy's progress, e.g. for `rlsft data make`
+                    snapshot = {"policy": learner.policy.state_dict(), "step": step, "eval": result}
+                    checkpoint.save_atomic(snapshot, run_dir / "snapshots" / f"step{step:09d}.pt")
+            if step % cfg.checkpoint_every == 0 or step == total:
+                state.update(learner=learner.state_dict(), source=source.state_dict(), rng=checkpoint.rng_state())
+                checkpoint.save_atomic(state, checkpoint_path)
+            bar.update()
+    final = logger.log("eval", learner.step, evaluate(cfg.evaluation.episodes)) if evaluate is not None else {}
+    logger.close()
+    return final
+
+
+def resume_from(path: Path, learner: Learner, source: BatchSource, label: str, resume: bool) -> None:
+    """Restore learner, source and RNG states from the checkpoint of the same run; never overwrite another."""
+    if not resume:
+        raise RLSFTError(f"{path} already exists and resume=false; pass another run_dir= or delete that run.")
+    state = checkpoint.load(path, map_location=learner.device)
+    if state.get("label") != label:
+        raise RLSFTError(
+            f"{path} belongs to another run ({state.get('label')!r}, not {label!r}); pass another run_dir= to keep both."
+        )
+    learner.load_state_dict(state["learner"])
+    source.load_state_dict(state["source"])
+    checkpoint.set_rng_state(state["rng"])

@@ -1,0 +1,45 @@
+"""pi_ref for the control experiments: BC on the full dataset, trained once and cached (method.md §4)."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import torch
+from omegaconf import DictConfig, OmegaConf
+from tensordict import TensorDict
+from torch import nn
+
+from rlsft import checkpoint
+from rlsft.algorithms.bc import BC
+from rlsft.data import TrajectoryDataset, TrajectorySource, trajectory_buffer
+from rlsft.learner import Learner, LearnerConfig
+from rlsft.loop import fit
+from rlsft.policies import make_policy
+
+
+def reference_policy(dataset: TrajectoryDataset, cfg: DictConfig, observation_dim: int, action_dim: int) -> nn.Module:
+    """BC on every trajectory with the `reference.learner` settings, frozen.
+
+    Cached under `<data_dir>/references/<dataset>-<key>/`, keyed by the data's content, the
+    policy and learner settings and the seed; an interrupted training resumes there.
+    """
+    settings = OmegaConf.to_yaml({"policy": cfg.policy, "learner": cfg.reference.learner, "seed": cfg.seed})
+    key = hashlib.blake2b(f"{dataset.fingerprint}\n{settings}".encode(), digest_size=8).hexdigest()
+    folder = Path(cfg.data_dir).expanduser() / "references" / f"{dataset.name.replace('/', '-')}-{key}"
+    policy = make_policy(cfg.policy, observation_dim, action_dim, dataset.trajectories)
+    policy_path = folder / "policy.pt"
+    if not policy_path.exists():
+        learner = Learner(policy, BC(), LearnerConfig.from_config(cfg.reference.learner))
+        buffer = trajectory_buffer(dataset.trajectories, "uniform", learner.config.batch_size, learner.device)
+        fit(learner, TrajectorySource(buffer), folder, cfg, label="pi_ref (BC on all data)")
+        checkpoint.save_atomic({"policy": policy.state_dict()}, policy_path)
+    policy.load_state_dict(checkpoint.load(policy_path)["policy"])
+    return policy.requires_grad_(False)
+
+
+@torch.no_grad()
+def reference_log_prob(reference: nn.Module, trajectories: TensorDict, chunk: int = 256) -> torch.Tensor:
+    """log pi_ref(a_t|s_t) [N, T] for a whole dataset, once: pi_ref and the data are frozen."""
+    device = next(reference.parameters()).device
+    return torch.cat([reference.log_prob(part.to(device)).cpu() for part in trajectories.split(chunk)])
