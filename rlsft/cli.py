@@ -1,4 +1,4 @@
-"""`rlsft train [key=value ...]` and `rlsft evaluate checkpoint=<path> [key=value ...]`.
+"""`rlsft train [key=value ...]`, `rlsft evaluate checkpoint=<path>`, `rlsft data make|policies ...`.
 
 Configs are composed with hydra from the YAML shipped in rlsft/configs; any key can be
 overridden as `a.b=value`. Mistakes a user can fix print one sentence, not a traceback.
@@ -11,6 +11,7 @@ import json
 import sys
 from importlib import resources
 
+import torch
 from hydra import compose, initialize_config_module
 from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
@@ -18,7 +19,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from rlsft.errors import RLSFTError, reason
 
-CONFIG_GROUPS = ("algorithm", "env", "policy", "learner")
+CONFIG_GROUPS = ("algorithm", "env", "policy", "learner", "budget")
 
 
 def group_options(group: str) -> list[str]:
@@ -27,11 +28,16 @@ def group_options(group: str) -> list[str]:
 
 
 def compose_config(name: str, overrides: list[str]) -> DictConfig:
-    """The composed config `name` with command-line overrides, checked for unknown choices."""
+    """The composed config `name` with command-line overrides, checked for unknown choices.
+
+    Without `budget=`, training takes the paper's budget where CUDA is present, else `cpu`.
+    """
     for override in overrides:
         key, _, value = override.partition("=")
         if key in CONFIG_GROUPS and value not in group_options(key):
             raise RLSFTError(f"Unknown {key} {value!r}; choose one of {group_options(key)}.")
+    if name == "train" and not any(override.startswith("budget=") for override in overrides):
+        overrides = [f"budget={'paper' if torch.cuda.is_available() else 'cpu'}", *overrides]
     try:
         with initialize_config_module("rlsft.configs", version_base="1.3"):
             return compose(config_name=name, overrides=overrides)
@@ -60,7 +66,22 @@ def run_evaluate(overrides: list[str]) -> dict:
     return {"checkpoint": str(cfg.checkpoint), "step": state["learner"]["step"], "episodes": cfg.episodes, **metrics}
 
 
-COMMANDS = {"train": run_train, "evaluate": run_evaluate}
+def run_data(overrides: list[str]) -> dict:
+    from rlsft import behaviour
+    from rlsft.envs import env_dims
+
+    action, overrides = (overrides[0], overrides[1:]) if overrides and "=" not in overrides[0] else ("", overrides)
+    cfg = compose_config("data", overrides)
+    if action == "make":
+        ident = behaviour.make_dataset(cfg.env, cfg.kind, cfg.steps, cfg.data_dir, cfg.seed, cfg.num_envs)
+        return {"dataset": ident, "data_dir": str(cfg.data_dir)}
+    if action == "policies":
+        command = "rlsft data policies " + " ".join(overrides)
+        return behaviour.export_policies(cfg.run_dir, cfg.env.name, *env_dims(cfg.env.id), command)
+    raise RLSFTError(f"Unknown data action {action!r}; use `rlsft data make ...` or `rlsft data policies ...`.")
+
+
+COMMANDS = {"train": run_train, "evaluate": run_evaluate, "data": run_data}
 
 
 def main(argv: list[str] | None = None) -> int:

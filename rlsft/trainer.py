@@ -16,12 +16,14 @@ from torch import nn
 
 from rlsft import checkpoint
 from rlsft.algorithms import Algorithm, make_algorithm
+from rlsft.behaviour import ensure_dataset
 from rlsft.data import TrajectoryDataset, TrajectorySource, curate, load_dataset, trajectory_buffer
 from rlsft.envs import env_dims, evaluate_policy, normalized_score
 from rlsft.envs.rollouts import RolloutSource
 from rlsft.errors import RLSFTError
 from rlsft.learner import Learner, LearnerConfig, resolve_device
 from rlsft.loop import BatchSource, fit
+from rlsft.plots import learning_curve
 from rlsft.policies import make_policy
 from rlsft.reference import reference_log_prob, reference_policy
 
@@ -53,6 +55,7 @@ def offline_experiment(
     cfg: DictConfig, algorithm: Algorithm, learner_config: LearnerConfig, dims: tuple[int, int]
 ) -> tuple[nn.Module, BatchSource, tuple[float, float], dict]:
     """Curated trajectories in a replay buffer, and a policy from scratch or from pi_ref."""
+    ensure_dataset(cfg.data, cfg.env, cfg.data_dir)
     dataset = load_dataset(cfg.data, cfg.data_dir)
     check_dataset_fits_env(dataset, cfg.env.id, *dims)
     trajectories = curate(dataset.trajectories, cfg.algorithm.curation.by, list(cfg.algorithm.curation.levels))
@@ -85,7 +88,7 @@ def rollout_experiment(
     return policy, source, scores, {"frames": cfg.algorithm.rollout.frames}
 
 
-def train(cfg: DictConfig) -> dict[str, float]:
+def train(cfg: DictConfig) -> dict[str, float | str]:
     """Build the experiment `cfg` describes, train it (resuming if it ran before), evaluate it."""
     checkpoint.seed_everything(cfg.seed)
     dims = env_dims(cfg.env.id)
@@ -106,6 +109,6 @@ def train(cfg: DictConfig) -> dict[str, float]:
     label = f"{cfg.algorithm.name} on {about.get('data', 'rollouts')} in {cfg.env.id}"
     final = fit(learner, source, run_dir, cfg, label, evaluate, {"score_range": list(scores)}, cfg.resume)
     summary = {"algorithm": cfg.algorithm.name, "env": cfg.env.id, "steps": learner.step, **about}
-    summary.update(episodes=cfg.evaluation.episodes, **final)
+    summary.update(episodes=cfg.evaluation.episodes, **final, learning_curve=str(learning_curve(run_dir, label)))
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
     return summary

@@ -95,7 +95,11 @@ def test_user_errors_are_one_sentence(hopper_minari, data_dir, tmp_path, capsys)
                   "algorithm.curation.levels=[1e9]"),
         capsys,
     )  # fmt: skip
-    assert "No dataset given" in error_of(["train", f"run_dir={run}"], capsys)
+    assert "No dataset given" in error_of(["train", f"run_dir={run}", "data=null"], capsys)
+    assert "No behaviour policies ship for env 'ant'" in error_of(
+        ["train", "env=ant", f"run_dir={run}", f"data_dir={data_dir}", "data=rlsft/ant/medium-v0"], capsys
+    )
+    assert "Unknown dataset kind 'great'" in error_of(["data", "make", "kind=great", f"data_dir={data_dir}"], capsys)
     assert "does not exist" in error_of(["evaluate", f"checkpoint={tmp_path / 'none.pt'}"], capsys)
     done = tmp_path / "done"
     assert main(small_run(hopper_minari, data_dir, done, "algorithm=bc", "learner.steps=5")) == 0

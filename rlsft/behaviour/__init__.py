@@ -1,0 +1,214 @@
+"""Behaviour datasets made the way D4RL made them, from policies trained by rlsft's own PPO.
+
+    random         uniform random actions
+    medium         the PPO snapshot whose return is closest to a third of the expert's
+    expert         the final PPO policy
+    medium-replay  what the agent saw until it reached medium, rebuilt by rolling out the
+                   recorded snapshots of that training run in order
+    medium-expert  medium and expert episodes, half each
+
+Behaviour actions are sampled from the policy's Gaussian and clipped to [-1, 1]. The
+policies ship in this package (`<env>/`), written by `rlsft data policies` from a PPO run.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import gymnasium
+import numpy as np
+import torch
+from minari import EpisodeData
+from omegaconf import DictConfig, OmegaConf
+
+from rlsft import checkpoint
+from rlsft.data import write_minari
+from rlsft.data.minari_io import find_minari
+from rlsft.errors import RLSFTError
+from rlsft.policies import GaussianMLP
+
+KINDS = ("random", "medium", "expert", "medium-replay", "medium-expert")
+POLICY_DIR = Path(__file__).parent
+ActionFn = Callable[[np.ndarray], np.ndarray]
+
+
+def dataset_id(env_name: str, kind: str, steps: int | None) -> str:
+    return f"rlsft/{env_name}/{kind}{'' if steps is None else f'-s{steps}'}-v0"
+
+
+def parse_dataset_id(spec: str | None) -> tuple[str, str, int | None] | None:
+    """(env name, kind, steps) of an id `dataset_id` makes, else None."""
+    match = re.fullmatch(r"rlsft/(\w+)/([a-z-]+?)(?:-s(\d+))?-v0", spec or "")
+    if match is None or match.group(2) not in KINDS:
+        return None
+    return match.group(1), match.group(2), int(match.group(3)) if match.group(3) else None
+
+
+def record_episodes(act: ActionFn, env_id: str, steps: int, num_envs: int, seed: int) -> list[EpisodeData]:
+    """Complete episodes of `act` in `num_envs` parallel envs until they hold `steps` steps.
+
+    Episodes still running when the budget is reached are dropped, so every episode ends in
+    a termination or a time-out, as in Minari.
+    """
+    envs = gymnasium.vector.SyncVectorEnv(
+        [lambda: gymnasium.make(env_id)] * num_envs, autoreset_mode=gymnasium.vector.AutoresetMode.SAME_STEP
+    )
+    observation, _ = envs.reset(seed=seed)
+    running = [{"observations": [observation[i]], "actions": [], "rewards": []} for i in range(num_envs)]
+    episodes: list[EpisodeData] = []
+    recorded = 0
+    while recorded < steps:
+        action = np.clip(act(observation), -1.0, 1.0).astype(np.float32)
+        observation, reward, terminated, truncated, info = envs.step(action)
+        for i, episode in enumerate(running):
+            episode["actions"].append(action[i])
+            episode["rewards"].append(reward[i])
+            if not (terminated[i] or truncated[i]):
+                episode["observations"].append(observation[i])
+                continue
+            episode["observations"].append(info["final_obs"][i])
+            length = len(episode["actions"])
+            terminations, truncations = np.zeros(length, dtype=bool), np.zeros(length, dtype=bool)
+            terminations[-1], truncations[-1] = terminated[i], truncated[i] and not terminated[i]
+            episodes.append(
+                EpisodeData(
+                    id=len(episodes),
+                    observations=np.array(episode["observations"]),
+                    actions=np.array(episode["actions"]),
+                    rewards=np.array(episode["rewards"]),
+                    terminations=terminations,
+                    truncations=truncations,
+                    infos={},
+                )
+            )
+            recorded += length
+            running[i] = {"observations": [observation[i]], "actions": [], "rewards": []}
+    envs.close()
+    return episodes
+
+
+def behaviour_record(env_name: str) -> dict:
+    """What `rlsft data policies` wrote for the env: architecture, returns, replay snapshots."""
+    path = POLICY_DIR / env_name / "record.json"
+    if not path.is_file():
+        shipped = sorted(p.parent.name for p in POLICY_DIR.glob("*/record.json"))
+        raise RLSFTError(f"No behaviour policies ship for env {env_name!r}; use env= one of {shipped} or kind=random.")
+    return json.loads(path.read_text())
+
+
+def load_behaviour(env_name: str, name: str) -> GaussianMLP:
+    """A shipped behaviour policy: `medium`, `expert` or a `replay/...` snapshot."""
+    record = behaviour_record(env_name)
+    policy = GaussianMLP(record["observation_dim"], record["action_dim"], **record["architecture"])
+    policy.load_state_dict(checkpoint.load(POLICY_DIR / env_name / f"{name}.pt")["policy"])
+    return policy
+
+
+def sampler(policy: GaussianMLP) -> ActionFn:
+    def act(observation: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            return policy.distribution(torch.as_tensor(observation, dtype=torch.float32)).sample().numpy()
+
+    return act
+
+
+def make_dataset(
+    env_cfg: DictConfig, kind: str, steps: int | None, data_dir: str, seed: int = 0, num_envs: int = 8
+) -> str:
+    """Write the dataset `kind` for the env under `data_dir` unless it is there; return its id."""
+    if kind not in KINDS:
+        raise RLSFTError(f"Unknown dataset kind {kind!r}; choose one of {list(KINDS)}.")
+    ident = dataset_id(env_cfg.name, kind, steps)
+    if find_minari(ident, data_dir) is not None:
+        return ident
+    budget = steps or 1_000_000
+
+    def record(act: ActionFn, count: int, offset: int = 0) -> list[EpisodeData]:
+        return record_episodes(act, env_cfg.id, count, num_envs, seed + offset)
+
+    if kind == "random":
+        space = gymnasium.make(env_cfg.id).action_space
+        rng = np.random.default_rng(seed)
+        episodes = record(lambda obs: rng.uniform(space.low, space.high, (len(obs), *space.shape)), budget)
+    elif kind in ("medium", "expert"):
+        episodes = record(sampler(load_behaviour(env_cfg.name, kind)), budget)
+    elif kind == "medium-expert":
+        episodes = record(sampler(load_behaviour(env_cfg.name, "medium")), budget // 2)
+        episodes += record(sampler(load_behaviour(env_cfg.name, "expert")), budget - budget // 2, 1)
+    else:  # medium-replay: each recorded snapshot for its share of the frames it was trained on
+        meta = behaviour_record(env_cfg.name)
+        scale = (steps or sum(meta["replay_frames"])) / sum(meta["replay_frames"])
+        episodes = []
+        for index, (name, frames) in enumerate(zip(meta["replay"], meta["replay_frames"])):
+            episodes += record(sampler(load_behaviour(env_cfg.name, name)), max(1, round(frames * scale)), index)
+    write_minari(
+        ident, episodes, env_cfg.id, data_dir, env_cfg.ref_min_score, env_cfg.ref_max_score,
+        description=f"rlsft {kind} data for {env_cfg.id}, made like D4RL's (rlsft data make)",
+    )  # fmt: skip
+    return ident
+
+
+def ensure_dataset(spec: str, env_cfg: DictConfig, data_dir: str) -> None:
+    """Make a dataset named like `rlsft/<env>/<kind>-v0` on first use."""
+    made = parse_dataset_id(spec)
+    if made is None or find_minari(spec, data_dir) is not None:
+        return
+    env_name, kind, steps = made
+    if env_name != env_cfg.name:
+        raise RLSFTError(f"Dataset {spec} is recorded in {env_name} but env={env_cfg.name}; make them agree.")
+    make_dataset(env_cfg, kind, steps, data_dir)
+
+
+def export_policies(run_dir: str | Path, env_name: str, observation_dim: int, action_dim: int, command: str) -> dict:
+    """Pick expert (final) and medium (a third of its return) from a PPO run and ship their actors.
+
+    medium-replay's record is every snapshot up to medium with the frames it collected.
+    """
+    run_dir = Path(run_dir)
+    snapshot_paths = sorted((run_dir / "snapshots").glob("step*.pt"))
+    final = checkpoint.load(run_dir / "checkpoint.pt")
+    if not snapshot_paths:
+        raise RLSFTError(f"{run_dir} has no snapshots; train PPO with evaluation.every=N evaluation.snapshots=true.")
+    snapshots = [checkpoint.load(path) for path in snapshot_paths]
+    expert_return = json.loads((run_dir / "summary.json").read_text())["return_mean"]
+    medium_index = min(range(len(snapshots)), key=lambda i: abs(snapshots[i]["eval"]["return_mean"] - expert_return / 3))
+    folder = POLICY_DIR / env_name
+    shutil.rmtree(folder, ignore_errors=True)
+    (folder / "replay").mkdir(parents=True)
+
+    def actor(state: dict) -> dict:
+        return {"policy": {k.removeprefix("actor."): v for k, v in state.items() if k.startswith("actor.")}}
+
+    checkpoint.save_atomic(actor(final["learner"]["policy"]), folder / "expert.pt")
+    checkpoint.save_atomic(actor(snapshots[medium_index]["policy"]), folder / "medium.pt")
+    config = OmegaConf.to_container(OmegaConf.create(final["config"]))
+    frames_per_step = config["algorithm"]["rollout"]["frames"] / config["learner"]["steps"]
+    replay, replay_frames, previous = [], [], 0
+    for index in range(medium_index + 1):
+        name = f"replay/{index:03d}"
+        checkpoint.save_atomic(actor(snapshots[index]["policy"]), folder / f"{name}.pt")
+        replay.append(name)
+        replay_frames.append(round((snapshots[index]["step"] - previous) * frames_per_step))
+        previous = snapshots[index]["step"]
+    policy_cfg = config["policy"]
+    record = {
+        "observation_dim": observation_dim,
+        "action_dim": action_dim,
+        "architecture": {
+            "hidden_sizes": policy_cfg["hidden_sizes"],
+            "activation": policy_cfg["activation"],
+            "normalize_observations": True,
+        },
+        "expert_return": expert_return,
+        "medium_return": snapshots[medium_index]["eval"]["return_mean"],
+        "medium_step": snapshots[medium_index]["step"],
+        "replay": replay,
+        "replay_frames": replay_frames,
+        "command": command,
+    }
+    (folder / "record.json").write_text(json.dumps(record, indent=2))
+    return record
