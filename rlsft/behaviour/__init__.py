@@ -91,20 +91,20 @@ def record_episodes(act: ActionFn, env_id: str, steps: int, num_envs: int, seed:
     return episodes
 
 
-def behaviour_record(env_name: str) -> dict:
+def behaviour_record(env_name: str, root: Path = POLICY_DIR) -> dict:
     """What `rlsft data policies` wrote for the env: architecture, returns, replay snapshots."""
-    path = POLICY_DIR / env_name / "record.json"
+    path = root / env_name / "record.json"
     if not path.is_file():
-        shipped = sorted(p.parent.name for p in POLICY_DIR.glob("*/record.json"))
+        shipped = sorted(p.parent.name for p in root.glob("*/record.json"))
         raise RLSFTError(f"No behaviour policies ship for env {env_name!r}; use env= one of {shipped} or kind=random.")
     return json.loads(path.read_text())
 
 
-def load_behaviour(env_name: str, name: str) -> GaussianMLP:
+def load_behaviour(env_name: str, name: str, root: Path = POLICY_DIR) -> GaussianMLP:
     """A shipped behaviour policy: `medium`, `expert` or a `replay/...` snapshot."""
-    record = behaviour_record(env_name)
+    record = behaviour_record(env_name, root)
     policy = GaussianMLP(record["observation_dim"], record["action_dim"], **record["architecture"])
-    policy.load_state_dict(checkpoint.load(POLICY_DIR / env_name / f"{name}.pt")["policy"])
+    policy.load_state_dict(checkpoint.load(root / env_name / f"{name}.pt")["policy"])
     return policy
 
 
@@ -117,7 +117,13 @@ def sampler(policy: GaussianMLP) -> ActionFn:
 
 
 def make_dataset(
-    env_cfg: DictConfig, kind: str, steps: int | None, data_dir: str, seed: int = 0, num_envs: int = 8
+    env_cfg: DictConfig,
+    kind: str,
+    steps: int | None,
+    data_dir: str,
+    seed: int = 0,
+    num_envs: int = 8,
+    policy_root: Path = POLICY_DIR,
 ) -> str:
     """Write the dataset `kind` for the env under `data_dir` unless it is there; return its id."""
     if kind not in KINDS:
@@ -130,21 +136,24 @@ def make_dataset(
     def record(act: ActionFn, count: int, offset: int = 0) -> list[EpisodeData]:
         return record_episodes(act, env_cfg.id, count, num_envs, seed + offset)
 
+    def behaviour(name: str) -> ActionFn:
+        return sampler(load_behaviour(env_cfg.name, name, policy_root))
+
     if kind == "random":
         space = gymnasium.make(env_cfg.id).action_space
         rng = np.random.default_rng(seed)
         episodes = record(lambda obs: rng.uniform(space.low, space.high, (len(obs), *space.shape)), budget)
     elif kind in ("medium", "expert"):
-        episodes = record(sampler(load_behaviour(env_cfg.name, kind)), budget)
+        episodes = record(behaviour(kind), budget)
     elif kind == "medium-expert":
-        episodes = record(sampler(load_behaviour(env_cfg.name, "medium")), budget // 2)
-        episodes += record(sampler(load_behaviour(env_cfg.name, "expert")), budget - budget // 2, 1)
+        episodes = record(behaviour("medium"), budget // 2)
+        episodes += record(behaviour("expert"), budget - budget // 2, 1)
     else:  # medium-replay: each recorded snapshot for its share of the frames it was trained on
-        meta = behaviour_record(env_cfg.name)
+        meta = behaviour_record(env_cfg.name, policy_root)
         scale = (steps or sum(meta["replay_frames"])) / sum(meta["replay_frames"])
         episodes = []
         for index, (name, frames) in enumerate(zip(meta["replay"], meta["replay_frames"])):
-            episodes += record(sampler(load_behaviour(env_cfg.name, name)), max(1, round(frames * scale)), index)
+            episodes += record(behaviour(name), max(1, round(frames * scale)), index)
     write_minari(
         ident, episodes, env_cfg.id, data_dir, env_cfg.ref_min_score, env_cfg.ref_max_score,
         description=f"rlsft {kind} data for {env_cfg.id}, made like D4RL's (rlsft data make)",
@@ -163,7 +172,14 @@ def ensure_dataset(spec: str, env_cfg: DictConfig, data_dir: str) -> None:
     make_dataset(env_cfg, kind, steps, data_dir)
 
 
-def export_policies(run_dir: str | Path, env_name: str, observation_dim: int, action_dim: int, command: str) -> dict:
+def export_policies(
+    run_dir: str | Path,
+    env_name: str,
+    observation_dim: int,
+    action_dim: int,
+    command: str,
+    root: Path = POLICY_DIR,
+) -> dict:
     """Pick expert (final) and medium (a third of its return) from a PPO run and ship their actors.
 
     medium-replay's record is every snapshot up to medium with the frames it collected.
@@ -176,7 +192,7 @@ def export_policies(run_dir: str | Path, env_name: str, observation_dim: int, ac
     snapshots = [checkpoint.load(path) for path in snapshot_paths]
     expert_return = json.loads((run_dir / "summary.json").read_text())["return_mean"]
     medium_index = min(range(len(snapshots)), key=lambda i: abs(snapshots[i]["eval"]["return_mean"] - expert_return / 3))
-    folder = POLICY_DIR / env_name
+    folder = root / env_name
     shutil.rmtree(folder, ignore_errors=True)
     (folder / "replay").mkdir(parents=True)
 
