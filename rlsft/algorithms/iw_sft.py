@@ -58,7 +58,7 @@ class IWSFT(Algorithm):
                 raise RLSFTError(f"iw-SFT clip {what} = [{low}, {high}] needs 0 <= low <= high, high finite and > 0.")
         self.alpha, self.w_min, self.w_max = alpha, w_min, w_max
         self.self_normalize, self.per_step, self.per_step_clip = self_normalize, per_step, tuple(per_step_clip)
-        self.q_kind, self.reduction = q, reduction
+        self.reduction = reduction
         # "copy" is an EMA with decay 0 applied every `copy_every` steps: one update rule.
         self.q_decay = {"ema": ema_decay, "copy": 0.0, "policy": None}[q]
         self.q_update_every = copy_every if q == "copy" else 1

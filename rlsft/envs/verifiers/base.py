@@ -1,0 +1,41 @@
+"""What every verifier is: completions and gold answers in, one verdict per sample out."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import ClassVar
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """One sample's outcome; rates of success, format_ok and parse_error are logged."""
+
+    reward: float
+    success: bool  # the answer is right
+    format_ok: bool  # the answer is where the task asked for it (e.g. after "####")
+    parse_error: bool  # no answer could be read at all
+
+
+class Verifier:
+    """Base class; a subclass with a `name` registers itself for `verifier=<name>`.
+
+    Subclasses implement `verify_one`; `__call__` verifies a batch (and may be overridden
+    to run it elsewhere, as math equivalence does, in a process pool with a deadline).
+    """
+
+    name: ClassVar[str]
+    registry: ClassVar[dict[str, type[Verifier]]] = {}
+
+    def __init_subclass__(cls, **kwargs) -> None:
+        super().__init_subclass__(**kwargs)
+        if "name" in cls.__dict__:
+            Verifier.registry[cls.name] = cls
+
+    def verify_one(self, completion: str, answer: str) -> Verdict:
+        raise NotImplementedError
+
+    def __call__(self, completions: Sequence[str], answers: Sequence[str]) -> list[Verdict]:
+        if len(completions) != len(answers):
+            raise ValueError(f"{len(completions)} completions but {len(answers)} answers")
+        return [self.verify_one(completion, answer) for completion, answer in zip(completions, answers)]
