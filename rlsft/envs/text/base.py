@@ -1,0 +1,33 @@
+"""What every text task is: prompts with gold answers, in a train and a held-out split."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+SPLITS = ("train", "test")
+
+
+@dataclass(frozen=True)
+class TextExample:
+    prompt: str  # the question as the user asks it (a chat template may wrap it)
+    answer: str  # the gold answer, as the task's verifier reads it
+
+
+class TextTask:
+    """Base class; a subclass with a `name` registers itself as a text env.
+
+    `verifier` names the verifier that scores it by default.
+    """
+
+    name: ClassVar[str]
+    verifier: ClassVar[str] = "exact_numeric"
+    registry: ClassVar[dict[str, type[TextTask]]] = {}
+
+    def __init_subclass__(cls, **kwargs) -> None:
+        super().__init_subclass__(**kwargs)
+        if "name" in cls.__dict__:
+            TextTask.registry[cls.name] = cls
+
+    def examples(self, split: str) -> list[TextExample]:
+        raise NotImplementedError
