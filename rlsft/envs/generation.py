@@ -1,0 +1,78 @@
+"""Generation backends behind one interface: prompts in, a text batch with sampling log-probs out.
+
+The batch (policies/causal_lm.py) holds `tokens`, `attention_mask`, `mask` (response tokens
+up to and including the end-of-sequence token) and `sample_log_prob` [B, L]: the log-prob
+each token had under the sampler, so losses never recompute what the sampler gave.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+import torch
+from tensordict import TensorDict
+from torch import nn
+
+from rlsft.policies.causal_lm import position_ids
+
+
+class Generator(Protocol):
+    def generate(
+        self, prompts: Sequence[Sequence[int]], max_new_tokens: int, temperature: float
+    ) -> TensorDict: ...
+
+
+def left_pad(prompts: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    width = max(len(p) for p in prompts)
+    tokens = torch.full((len(prompts), width), pad_id, dtype=torch.long)
+    attention = torch.zeros((len(prompts), width), dtype=torch.long)
+    for row, prompt in enumerate(prompts):
+        tokens[row, width - len(prompt) :] = torch.as_tensor(prompt)
+        attention[row, width - len(prompt) :] = 1
+    return tokens, attention
+
+
+class TransformersGenerator:
+    """Batched, KV-cached sampling with `model.generate` (CPU or GPU); temperature only."""
+
+    def __init__(self, model: nn.Module, pad_id: int, eos_id: int) -> None:
+        self.model, self.pad_id, self.eos_id = model, pad_id, eos_id
+
+    @torch.no_grad()
+    def generate(self, prompts: Sequence[Sequence[int]], max_new_tokens: int, temperature: float = 1.0) -> TensorDict:
+        device = next(self.model.parameters()).device
+        prompt_tokens, prompt_attention = (x.to(device) for x in left_pad(prompts, self.pad_id))
+        greedy = temperature == 0
+        output = self.model.generate(
+            input_ids=prompt_tokens,
+            attention_mask=prompt_attention,
+            position_ids=position_ids(prompt_attention),
+            max_new_tokens=max_new_tokens,
+            do_sample=not greedy,
+            temperature=None if greedy else temperature,
+            top_k=None,
+            top_p=None,
+            output_logits=True,
+            return_dict_in_generate=True,
+            pad_token_id=self.pad_id,
+            eos_token_id=self.eos_id,
+        )
+        response = output.sequences[:, prompt_tokens.shape[1] :]
+        logits = torch.stack(output.logits, 1).float()
+        if not greedy:
+            logits = logits / temperature
+        response_log_prob = logits.log_softmax(-1).gather(-1, response.unsqueeze(-1)).squeeze(-1)
+        ended = (response == self.eos_id).long().cumsum(-1)
+        response_mask = (ended - (response == self.eos_id).long()) == 0  # up to and including EOS
+        mask = torch.cat([torch.zeros_like(prompt_attention, dtype=torch.bool), response_mask], 1)
+        return TensorDict(
+            {
+                "tokens": torch.cat([prompt_tokens, response.masked_fill(~response_mask, self.pad_id)], 1),
+                "attention_mask": torch.cat([prompt_attention, response_mask.long()], 1),
+                "mask": mask,
+                "sample_log_prob": torch.cat([torch.zeros_like(prompt_tokens, dtype=torch.float), response_log_prob], 1)
+                * mask,
+            },
+            batch_size=[len(prompts)],
+        )
