@@ -33,3 +33,24 @@ def test_sampling_log_probs_equal_the_policys_log_prob() -> None:
     for row in range(len(prompts)):
         response = batch["tokens"][row][batch["mask"][row]]
         assert (response[:-1] != EOS).all()
+
+
+def test_the_control_losses_serve_text_unchanged() -> None:
+    """iw-SFT (LLM defaults of method.md §4) and SFT on a text batch, through the same learner."""
+    from rlsft.algorithms.iw_sft import IWSFT
+    from rlsft.algorithms.sft import SFT
+    from rlsft.learner import Learner, LearnerConfig
+
+    model = tiny_llama()
+    torch.manual_seed(2)
+    batch = TransformersGenerator(model, PAD, EOS).generate([[BOS, 5, 6], [BOS, 7]], max_new_tokens=8)
+    batch["ref_log_prob"] = batch["sample_log_prob"]  # pi_ref = the frozen start model that sampled
+    for algorithm in (IWSFT(q="policy", alpha=1.0, w_max=16.0, self_normalize=False, reduction="token_mean"), SFT()):
+        policy = CausalLMPolicy(tiny_llama().train())  # the same weights as the sampler: pi = q = pi_ref
+        before = [p.detach().clone() for p in policy.parameters()]
+        learner = Learner(policy, algorithm, LearnerConfig(steps=3, lr=1e-3, warmup_steps=0, device="cpu"))
+        metrics = [learner.train_step(batch) for _ in range(3)]
+        assert all(torch.isfinite(m["loss"]) for m in metrics) and metrics[0]["loss"] > metrics[-1]["loss"]
+        assert any(not torch.equal(a, b) for a, b in zip(before, policy.parameters()))
+        if isinstance(algorithm, IWSFT):  # log q - log pi_ref = 0 at the start: every weight is 1
+            assert abs(metrics[0]["weight_mean"] - 1) < 1e-4 and abs(metrics[0]["weight_max"] - 1) < 1e-4
