@@ -50,7 +50,7 @@ def test_the_control_losses_serve_text_unchanged() -> None:
         before = [p.detach().clone() for p in policy.parameters()]
         learner = Learner(policy, algorithm, LearnerConfig(steps=3, lr=1e-3, warmup_steps=0, device="cpu"))
         metrics = [learner.train_step(batch) for _ in range(3)]
-        assert all(torch.isfinite(m["loss"]) for m in metrics) and metrics[0]["loss"] > metrics[-1]["loss"]
+        assert all(torch.isfinite(m["loss"]) for m in metrics) and metrics[0]["nll"] > metrics[-1]["nll"]
         assert any(not torch.equal(a, b) for a, b in zip(before, policy.parameters()))
         if isinstance(algorithm, IWSFT):  # log q - log pi_ref = 0 at the start: every weight is 1
             assert abs(metrics[0]["weight_mean"] - 1) < 1e-4 and abs(metrics[0]["weight_max"] - 1) < 1e-4
