@@ -27,6 +27,22 @@ def env_dims(env_id: str) -> tuple[int, int]:
     return dims
 
 
+class WithoutInfo(gymnasium.Wrapper):
+    """Drops the per-step info dict (MuJoCo's reward terms and positions).
+
+    Nothing in rlsft reads it, and torchrl would turn it into TensorDict entries at every
+    step, about a quarter of sampling time; SyncVectorEnv still reports final observations.
+    """
+
+    def reset(self, **kwargs):
+        observation, _ = self.env.reset(**kwargs)
+        return observation, {}
+
+    def step(self, action):
+        observation, reward, terminated, truncated, _ = self.env.step(action)
+        return observation, reward, terminated, truncated, {}
+
+
 def vector_env(env_id: str, num_envs: int) -> TransformedEnv:
     """`num_envs` copies stepped in one process, float32 observations.
 
@@ -34,9 +50,10 @@ def vector_env(env_id: str, num_envs: int) -> TransformedEnv:
     torchrl requires the SAME_STEP autoreset mode.
     """
     envs = gymnasium.vector.SyncVectorEnv(
-        [lambda: gymnasium.make(env_id)] * num_envs, autoreset_mode=gymnasium.vector.AutoresetMode.SAME_STEP
+        [lambda: WithoutInfo(gymnasium.make(env_id))] * num_envs,
+        autoreset_mode=gymnasium.vector.AutoresetMode.SAME_STEP,
     )
-    return GymWrapper(envs).append_transform(DoubleToFloat())
+    return GymWrapper(envs, device="cpu").append_transform(DoubleToFloat())
 
 
 def normalized_score(returns: torch.Tensor, ref_min: float, ref_max: float) -> torch.Tensor:

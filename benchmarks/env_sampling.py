@@ -1,0 +1,272 @@
+"""Environment sampling throughput: env steps/s of rlsft's PPO data path against a raw gymnasium loop.
+
+What is measured: collecting one batch of --frames environment steps with a policy. Every
+variant draws its actions from the same rlsft ActorCritic (`explore`: a sampled action and
+its log-prob, from a float32 observation tensor) and clips them to [-1, 1], so all of them
+pay for the same policy forward. For each num_envs in --num-envs:
+
+  raw_gymnasium          a hand-written loop over gymnasium.vector.SyncVectorEnv of num_envs
+                         copies (SAME_STEP autoreset, as rlsft uses), storing the data PPO needs
+                         (observation, next observation with the final observation swapped in
+                         at episode ends, action, log-prob, reward, terminated, truncated)
+  rlsft_collector        rlsft's own object: next(RolloutSource(...).rollouts), the torchrl
+                         Collector over vector_env(...) + ClipTransform, with
+                         frames_per_batch = num_envs * frames_per_env
+  rlsft_collector_multi  the same env and policy split over 2 worker processes by torchrl's
+                         MultiSyncCollector, each worker owning num_envs / 2 envs (even
+                         num_envs only): whether process parallelism scales on this machine
+
+plus, once, raw_gymnasium_single: a plain gymnasium.make env (no vector env) reset on done.
+
+SyncVectorEnv steps its envs one after another in one process, so raw_gymnasium and
+rlsft_collector can only gain from a larger num_envs by batching the policy forward and the
+per-step Python overhead; only rlsft_collector_multi can use more than one core. The policy
+runs with torch.set_num_threads(1) in every variant and worker.
+
+Method: all variants live in one process. Each first collects one untimed batch (env
+creation, spec checks, worker start-up). Then come --rounds rounds, and in each round every
+(num_envs, variant) pair collects one timed batch, the variant order rotating each round, so
+machine noise hits all variants alike. A variant's steps/s is the median over rounds; each
+ratio is the median of the per-round ratios, shown with their range as a measure of noise.
+
+Reproduce (from the repository root, venv active):
+
+    python benchmarks/env_sampling.py                      # Hopper-v5, num_envs 1 2 4 8, 4096 frames, 3 rounds
+
+The results table goes to --out (benchmarks/results/env_sampling.md) and to stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import functools
+import os
+import platform
+import shlex
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import gymnasium
+import mujoco
+import numpy as np
+import tensordict
+import torch
+import torchrl
+from tensordict.nn import TensorDictModule
+from torchrl.collectors import MultiSyncCollector
+from torchrl.envs import ClipTransform, TransformedEnv
+from torchrl.weight_update import SharedMemWeightSyncScheme
+
+from rlsft.envs.mujoco import env_dims, vector_env
+from rlsft.envs.rollouts import RolloutSource
+from rlsft.policies.actor_critic import ActorCritic
+
+SEED = 0
+WORKERS = 2  # processes of rlsft_collector_multi
+TARGET = 0.8  # rlsft_collector / raw_gymnasium, steps/s
+# The scaling column divides a variant's steps/s by this variant's at num_envs = 1.
+SCALING_BASE = {
+    "raw_gymnasium": "raw_gymnasium",
+    "rlsft_collector": "rlsft_collector",
+    "rlsft_collector_multi": "rlsft_collector",  # 1 env cannot be split over processes
+}
+
+Collect = Callable[[], int]  # collects one batch; returns the number of env steps taken
+
+
+def raw_gymnasium(policy: ActorCritic, env_id: str, num_envs: int, frames_per_env: int) -> Collect:
+    """A plain SyncVectorEnv loop that keeps what PPO needs, as one would write it without torchrl."""
+    envs = gymnasium.vector.SyncVectorEnv(
+        [lambda: gymnasium.make(env_id)] * num_envs, autoreset_mode=gymnasium.vector.AutoresetMode.SAME_STEP
+    )
+    observation_dim, action_dim = env_dims(env_id)
+    shape = (frames_per_env, num_envs)
+    observations, next_observations = torch.empty(*shape, observation_dim), torch.empty(*shape, observation_dim)
+    actions, log_probs, rewards = torch.empty(*shape, action_dim), torch.empty(shape), torch.empty(shape)
+    terminateds, truncateds = torch.empty(shape, dtype=torch.bool), torch.empty(shape, dtype=torch.bool)
+    observation = envs.reset(seed=SEED)[0]
+
+    def collect() -> int:
+        nonlocal observation
+        for t in range(frames_per_env):
+            observations[t] = torch.from_numpy(observation)
+            action, log_probs[t] = policy.explore(observations[t])
+            actions[t] = action
+            observation, reward, terminated, truncated, info = envs.step(action.clamp(-1.0, 1.0).numpy())
+            next_observations[t] = torch.from_numpy(observation)
+            if "final_obs" in info:
+                for i in np.flatnonzero(info["_final_obs"]):
+                    next_observations[t, i] = torch.from_numpy(info["final_obs"][i])
+            rewards[t], terminateds[t] = torch.from_numpy(reward), torch.from_numpy(terminated)
+            truncateds[t] = torch.from_numpy(truncated)
+        return frames_per_env * num_envs
+
+    return collect
+
+
+def raw_gymnasium_single(policy: ActorCritic, env_id: str, frames: int) -> Collect:
+    """The simplest loop: one gymnasium.make env, reset by hand at episode ends, nothing stored."""
+    env = gymnasium.make(env_id)
+    observation = env.reset(seed=SEED)[0]
+
+    def collect() -> int:
+        nonlocal observation
+        for _ in range(frames):
+            action, _ = policy.explore(torch.from_numpy(observation).float())
+            observation, _, terminated, truncated, _ = env.step(action.clamp(-1.0, 1.0).numpy())
+            if terminated or truncated:
+                observation = env.reset()[0]
+        return frames
+
+    return collect
+
+
+def rlsft_collector(policy: ActorCritic, env_id: str, num_envs: int, frames_per_env: int) -> Collect:
+    """rlsft's RolloutSource, timed on its collector iterator (GAE and minibatching excluded)."""
+    source = RolloutSource(
+        policy, env_id, num_envs, frames_per_env, epochs=1, minibatches=1, gamma=0.99, lmbda=0.95,
+        normalize_rewards=True, device=torch.device("cpu"), seed=SEED,
+    )  # fmt: skip
+    return lambda: next(source.rollouts).numel()
+
+
+def clipped_vector_env(env_id: str, num_envs: int) -> TransformedEnv:
+    """The env RolloutSource builds, as a picklable constructor for worker processes."""
+    return vector_env(env_id, num_envs).append_transform(ClipTransform(in_keys_inv=["action"], low=-1.0, high=1.0))
+
+
+def rlsft_collector_multi(
+    policy: ActorCritic, env_id: str, num_envs: int, frames_per_env: int
+) -> tuple[Collect, Callable[[], None]]:
+    """RolloutSource's env and actor, split over WORKERS processes by MultiSyncCollector; also its shutdown.
+
+    The weight-sync scheme is passed in to be shut down by hand: torchrl 0.14 leaves the default
+    one to its __del__, which hangs at interpreter exit.
+    """
+    actor = TensorDictModule(policy.explore, in_keys=["observation"], out_keys=["action", "sample_log_prob"])
+    scheme = SharedMemWeightSyncScheme()
+    collector = MultiSyncCollector(
+        [functools.partial(clipped_vector_env, env_id, num_envs // WORKERS)] * WORKERS, actor,
+        frames_per_batch=num_envs * frames_per_env, total_frames=-1, policy_device=torch.device("cpu"),
+        auto_register_policy_transforms=False, trust_policy=True, num_threads=1, num_sub_threads=1,
+        weight_sync_schemes={"policy": scheme},
+    )  # fmt: skip
+    collector.set_seed(SEED)
+    rollouts = iter(collector)
+
+    def shutdown() -> None:
+        collector.shutdown()
+        scheme.shutdown()
+
+    return lambda: next(rollouts).numel(), shutdown
+
+
+def cpu_name() -> str:
+    cpuinfo = Path("/proc/cpuinfo")
+    lines = cpuinfo.read_text().splitlines() if cpuinfo.exists() else []
+    models = [line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")]
+    return models[0] if models else platform.processor() or "CPU"
+
+
+def ratio_cells(ratio: list[float]) -> str:
+    """'median | range' of per-round ratios, for a markdown row."""
+    return f"{statistics.median(ratio):.2f} | {min(ratio):.2f}-{max(ratio):.2f}"
+
+
+def report(rates: dict[tuple[int, str], list[float]], args: argparse.Namespace, load: tuple[float, float]) -> str:
+    """The markdown results: environment, steps/s and scaling per variant, and the target ratio."""
+    versions = (
+        f"torch {torch.__version__}, tensordict {tensordict.__version__}, torchrl {torchrl.__version__}, "
+        f"gymnasium {gymnasium.__version__}, mujoco {mujoco.__version__}, numpy {np.__version__}"
+    )
+    median = {key: statistics.median(rate) for key, rate in rates.items()}
+    lines = [
+        "# Environment sampling throughput",
+        "",
+        f"- command: `{shlex.join(['python', *sys.argv])}`",
+        f"- date: {datetime.datetime.now().astimezone().isoformat(timespec='seconds')}",
+        f"- machine: {cpu_name()}, {os.cpu_count()} cores; {versions}",
+        f"- load average (1 min) at start / end: {load[0]:.2f} / {load[1]:.2f} (other processes share the machine)",
+        f"- env: {args.env}; {args.frames} env steps per timed batch; 1 untimed batch, then {args.rounds} "
+        "interleaved rounds; torch.set_num_threads(1) for the policy in every process",
+        "",
+        "Scaling: steps/s over the same variant's at num_envs = 1 (rlsft_collector_multi: over rlsft_collector's).",
+        "",
+        "| num_envs | variant | steps/s (median) | scaling | steps/s per round |",
+        "|---:|---|---:|---:|---|",
+    ]
+    for (num_envs, name), rate in rates.items():
+        base = SCALING_BASE.get(name)
+        scaling = f"{median[(num_envs, name)] / median[(1, base)]:.2f}" if base else ""
+        per_round = ", ".join(f"{r:.0f}" for r in rate)
+        lines.append(f"| {num_envs} | {name} | {median[(num_envs, name)]:.0f} | {scaling} | {per_round} |")
+    lines += [
+        "",
+        f"| num_envs | rlsft_collector / raw_gymnasium (target >= {TARGET}) | range | met "
+        f"| rlsft_collector_multi / rlsft_collector | range |",
+        "|---:|---:|---|---|---:|---|",
+    ]
+    for num_envs in args.num_envs:
+        collector, multi = rates[(num_envs, "rlsft_collector")], rates.get((num_envs, "rlsft_collector_multi"))
+        ratio = [c / r for c, r in zip(collector, rates[(num_envs, "raw_gymnasium")])]
+        met = "yes" if statistics.median(ratio) >= TARGET else "no"
+        processes = ratio_cells([m / c for m, c in zip(multi, collector)]) if multi else " | "
+        lines.append(f"| {num_envs} | {ratio_cells(ratio)} | {met} | {processes} |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--env", default="Hopper-v5", help="gymnasium env id")
+    parser.add_argument("--num-envs", type=int, nargs="+", default=[1, 2, 4, 8], help="vector env sizes to sweep")
+    parser.add_argument("--frames", type=int, default=4096, help="env steps per timed batch")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved timing rounds; the median is reported")
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/results/env_sampling.md"))
+    args = parser.parse_args()
+    if 1 not in args.num_envs:
+        parser.error("--num-envs must include 1, the base of the scaling column")
+
+    torch.set_num_threads(1)
+    load_at_start = os.getloadavg()[0]
+    torch.manual_seed(SEED)
+    policy = ActorCritic(*env_dims(args.env))
+    variants: dict[tuple[int, str], Collect] = {
+        (1, "raw_gymnasium_single"): raw_gymnasium_single(policy, args.env, args.frames)
+    }
+    shutdowns: list[Callable[[], None]] = []
+    for num_envs in args.num_envs:
+        frames_per_env = args.frames // num_envs
+        variants[(num_envs, "raw_gymnasium")] = raw_gymnasium(policy, args.env, num_envs, frames_per_env)
+        variants[(num_envs, "rlsft_collector")] = rlsft_collector(policy, args.env, num_envs, frames_per_env)
+        if num_envs % WORKERS == 0:
+            collect, shutdown = rlsft_collector_multi(policy, args.env, num_envs, frames_per_env)
+            variants[(num_envs, "rlsft_collector_multi")] = collect
+            shutdowns.append(shutdown)
+    for collect in variants.values():
+        collect()
+
+    keys = list(variants)
+    rates: dict[tuple[int, str], list[float]] = {key: [] for key in keys}
+    for round_index in range(args.rounds):
+        shift = round_index % len(keys)
+        for key in keys[shift:] + keys[:shift]:
+            start = time.perf_counter()
+            steps = variants[key]()
+            rates[key].append(steps / (time.perf_counter() - start))
+            progress = f"round {round_index + 1}/{args.rounds} num_envs={key[0]} {key[1]}"
+            print(f"{progress}: {rates[key][-1]:.0f} steps/s", flush=True)
+    for shutdown in shutdowns:
+        shutdown()
+
+    table = report(rates, args, (load_at_start, os.getloadavg()[0]))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(table)
+    print(table)
+
+
+if __name__ == "__main__":
+    main()
