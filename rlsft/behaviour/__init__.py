@@ -225,6 +225,7 @@ def export_policies(
         "replay": replay,
         "replay_frames": replay_frames,
         "command": command,
+        "ppo": {"env": config["env"]["id"], "seed": config["seed"], **config["algorithm"]},
     }
     (folder / "record.json").write_text(json.dumps(record, indent=2))
     return record

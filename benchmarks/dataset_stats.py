@@ -1,0 +1,59 @@
+"""Return statistics of the datasets `rlsft data make` writes, to set beside D4RL's.
+
+For each env and kind: episodes, steps, mean/min/max undiscounted return and the mean
+D4RL-normalised score. Datasets are made on first use (`--steps` per dataset; D4RL's are
+1M, medium-replay's is what PPO saw until medium).
+
+    python benchmarks/dataset_stats.py --steps 1000000
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+from pathlib import Path
+
+from hydra import compose, initialize_config_module
+
+from rlsft.behaviour import KINDS, make_dataset
+from rlsft.data import load_dataset
+from rlsft.envs import normalized_score
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--envs", nargs="+", default=["hopper", "halfcheetah", "walker2d"])
+    parser.add_argument("--kinds", nargs="+", default=list(KINDS))
+    parser.add_argument("--steps", type=int, default=None, help="steps per dataset (default: rlsft's defaults)")
+    parser.add_argument("--data-dir", default="~/.cache/rlsft")
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/results/dataset_stats.md"))
+    args = parser.parse_args()
+
+    lines = [
+        "# Datasets made by `rlsft data make`",
+        "",
+        f"- date: {datetime.datetime.now().isoformat(timespec='seconds')}",
+        f"- command: `python benchmarks/dataset_stats.py{f' --steps {args.steps}' if args.steps else ''}`",
+        "",
+        "| dataset | episodes | steps | return mean | min | max | normalised score |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for env in args.envs:
+        with initialize_config_module("rlsft.configs", version_base="1.3"):
+            env_cfg = compose("data", overrides=[f"env={env}"]).env
+        for kind in args.kinds:
+            ident = make_dataset(env_cfg, kind, args.steps, args.data_dir)
+            dataset = load_dataset(ident, args.data_dir)
+            returns = dataset.trajectories["return"]
+            score = normalized_score(returns, dataset.ref_min_score, dataset.ref_max_score).mean()
+            lines.append(
+                f"| {ident} | {len(returns)} | {int(dataset.trajectories['mask'].sum())} | {returns.mean():.1f} |"
+                f" {returns.min():.1f} | {returns.max():.1f} | {score:.1f} |"
+            )
+            print(lines[-1], flush=True)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text("\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    main()
