@@ -108,3 +108,21 @@ def test_user_errors_are_one_sentence(hopper_minari, data_dir, tmp_path, capsys)
     assert checkpoint.load(done / "checkpoint.pt")["learner"]["step"] == 5  # untouched
     (tmp_path / "broken.pt").write_bytes(b"not a checkpoint")
     assert "cannot be read" in error_of(["evaluate", f"checkpoint={tmp_path / 'broken.pt'}"], capsys)
+
+
+def test_the_default_main_job_resolves(capsys) -> None:
+    """`rlsft train` with no arguments: iw_sft_q on rlsft's Hopper medium-replay, a budget for this machine."""
+    from omegaconf import OmegaConf
+
+    from rlsft.cli import compose_config
+
+    cfg = OmegaConf.to_container(compose_config("train", []), resolve=True)
+    assert (cfg["algorithm"]["name"], cfg["env"]["id"], cfg["data"]) == ("iw_sft_q", "Hopper-v5", "rlsft/hopper/medium-replay-v0")
+    budget = "paper" if torch.cuda.is_available() else "cpu"
+    expected_steps = {"paper": 2000, "cpu": 750}[budget]
+    assert cfg["learner"]["steps"] == expected_steps and cfg["reference"]["learner"]["lr"] == 1e-3
+    assert cfg["algorithm"]["options"]["alpha"] == 10.0 and cfg["algorithm"]["curation"]["levels"] == [0.9, 0.95, 0.98]
+    assert main(["train", "--cfg"]) == 0 and "medium-replay" in capsys.readouterr().out
+    from rlsft.behaviour import behaviour_record
+
+    assert behaviour_record("hopper")["replay"]  # the policies that make its dataset ship in the package
