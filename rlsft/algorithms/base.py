@@ -9,6 +9,8 @@ import torch
 from tensordict import TensorDict
 from torch import nn
 
+from rlsft.registry import Registered
+
 REDUCTIONS = ("trajectory_mean", "token_mean")
 
 
@@ -18,7 +20,7 @@ class LossOutput:
     metrics: dict[str, torch.Tensor] = field(default_factory=dict)
 
 
-class Algorithm(nn.Module):
+class Algorithm(Registered, nn.Module):
     """Base class; a subclass with a `name` registers itself for `algorithm=<name>`.
 
     Class attributes say what the trainer must provide:
@@ -35,11 +37,6 @@ class Algorithm(nn.Module):
     requires_ref_log_prob: ClassVar[bool] = False
     sampling: ClassVar[str] = "uniform"
     registry: ClassVar[dict[str, type[Algorithm]]] = {}
-
-    def __init_subclass__(cls, **kwargs) -> None:
-        super().__init_subclass__(**kwargs)
-        if "name" in cls.__dict__:
-            Algorithm.registry[cls.name] = cls
 
     def attach(self, policy: nn.Module) -> None:
         """Called once with the policy to train, before any checkpoint is restored."""

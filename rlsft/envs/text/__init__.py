@@ -2,23 +2,15 @@
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
-
 from rlsft.envs.text.base import TextExample, TextTask
-from rlsft.errors import RLSFTError, reason
+from rlsft.registry import build, import_all
 
-for _module in pkgutil.iter_modules(__path__):
-    importlib.import_module(f"{__name__}.{_module.name}")
+import_all(__name__, __path__)
 
 
 def make_task(name: str, options: dict) -> TextTask:
-    if name not in TextTask.registry:
-        raise RLSFTError(f"Unknown text task {name!r}; choose one of {sorted(TextTask.registry)}.")
-    try:
-        return TextTask.registry[name](**options)
-    except (TypeError, ValueError) as error:
-        raise RLSFTError(f"Bad options for text task {name!r} ({reason(error)}); check the env's options.") from error
+    """The text task registered as `name`, built from its config options."""
+    return build(TextTask, "text task", name, options, "the env's options")
 
 
 __all__ = ["TextExample", "TextTask", "make_task"]

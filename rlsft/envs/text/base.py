@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
+from rlsft.registry import Registered
+
 SPLITS = ("train", "test")
 
 
@@ -14,7 +16,7 @@ class TextExample:
     answer: str  # the gold answer, as the task's verifier reads it
 
 
-class TextTask:
+class TextTask(Registered):
     """Base class; a subclass with a `name` registers itself as a text env.
 
     `verifier` names the verifier that scores it by default.
@@ -23,11 +25,6 @@ class TextTask:
     name: ClassVar[str]
     verifier: ClassVar[str] = "exact_numeric"
     registry: ClassVar[dict[str, type[TextTask]]] = {}
-
-    def __init_subclass__(cls, **kwargs) -> None:
-        super().__init_subclass__(**kwargs)
-        if "name" in cls.__dict__:
-            TextTask.registry[cls.name] = cls
 
     def examples(self, split: str) -> list[TextExample]:
         raise NotImplementedError

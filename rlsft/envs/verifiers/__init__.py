@@ -2,25 +2,17 @@
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
 from collections.abc import Sequence
 
 from rlsft.envs.verifiers.base import Verdict, Verifier
-from rlsft.errors import RLSFTError, reason
+from rlsft.registry import build, import_all
 
-for _module in pkgutil.iter_modules(__path__):
-    importlib.import_module(f"{__name__}.{_module.name}")
+import_all(__name__, __path__)
 
 
 def make_verifier(name: str, options: dict) -> Verifier:
     """The verifier registered as `name`, built from its config options."""
-    if name not in Verifier.registry:
-        raise RLSFTError(f"Unknown verifier {name!r}; choose one of {sorted(Verifier.registry)}.")
-    try:
-        return Verifier.registry[name](**options)
-    except (TypeError, ValueError) as error:
-        raise RLSFTError(f"Bad options for verifier {name!r} ({reason(error)}); check verifier.options.") from error
+    return build(Verifier, "verifier", name, options, "verifier.options")
 
 
 def verdict_rates(verdicts: Sequence[Verdict]) -> dict[str, float]:

@@ -6,6 +6,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
+from rlsft.registry import Registered
+
 
 @dataclass(frozen=True)
 class Verdict:
@@ -17,7 +19,7 @@ class Verdict:
     parse_error: bool  # no answer could be read at all
 
 
-class Verifier:
+class Verifier(Registered):
     """Base class; a subclass with a `name` registers itself for `verifier=<name>`.
 
     Subclasses implement `verify_one`; `__call__` verifies a batch (and may be overridden
@@ -26,11 +28,6 @@ class Verifier:
 
     name: ClassVar[str]
     registry: ClassVar[dict[str, type[Verifier]]] = {}
-
-    def __init_subclass__(cls, **kwargs) -> None:
-        super().__init_subclass__(**kwargs)
-        if "name" in cls.__dict__:
-            Verifier.registry[cls.name] = cls
 
     def verify_one(self, completion: str, answer: str) -> Verdict:
         raise NotImplementedError

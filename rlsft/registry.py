@@ -1,0 +1,40 @@
+"""Name registries: how `algorithm=`, `verifier=` and text envs find their class by name.
+
+A family's base class derives from `Registered` and declares its own `registry`; every
+subclass that sets `name` is then registered there, so one file adds one member.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from collections.abc import Iterable
+from typing import Any, ClassVar
+
+from rlsft.errors import RLSFTError, reason
+
+
+class Registered:
+    name: ClassVar[str]
+    registry: ClassVar[dict[str, type]]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "name" in cls.__dict__:
+            cls.registry[cls.name] = cls
+
+
+def import_all(package: str, path: Iterable[str]) -> None:
+    """Import every module of a package, so that each registers its members."""
+    for module in pkgutil.iter_modules(path):
+        importlib.import_module(f"{package}.{module.name}")
+
+
+def build(family: type[Registered], kind: str, name: str, options: dict, where: str) -> Any:
+    """The member `name` of `family`, constructed from config `options` (found at `where`)."""
+    if name not in family.registry:
+        raise RLSFTError(f"Unknown {kind} {name!r}; choose one of {sorted(family.registry)}.")
+    try:
+        return family.registry[name](**options)
+    except (TypeError, ValueError) as error:  # an option it does not take, or a bad value
+        raise RLSFTError(f"Bad options for {kind} {name!r} ({reason(error)}); check {where}.") from error
