@@ -13,6 +13,7 @@ policies ship in this package (`<env>/`), written by `rlsft data policies` from 
 
 from __future__ import annotations
 
+import csv
 import json
 import re
 import shutil
@@ -182,6 +183,9 @@ def export_policies(
 ) -> dict:
     """Pick expert (final) and medium (a third of its return) from a PPO run and ship their actors.
 
+    Returns are those of sampled actions, which is how the datasets are recorded (D4RL's
+    medium policies likewise reach a third of the expert's return as sampled).
+
     medium-replay's record is every snapshot up to medium with the frames it collected.
     """
     run_dir = Path(run_dir)
@@ -190,8 +194,17 @@ def export_policies(
     if not snapshot_paths:
         raise RLSFTError(f"{run_dir} has no snapshots; train PPO with evaluation.every=N evaluation.snapshots=true.")
     snapshots = [checkpoint.load(path) for path in snapshot_paths]
-    expert_return = json.loads((run_dir / "summary.json").read_text())["return_mean"]
-    medium_index = min(range(len(snapshots)), key=lambda i: abs(snapshots[i]["eval"]["return_mean"] - expert_return / 3))
+    # Returns with sampled actions, as the datasets will hold them: the training episodes
+    # logged just before each snapshot, and the last ones for the expert.
+    logged = [(int(r["step"]), float(r["episode_return"])) for r in csv.DictReader((run_dir / "train.csv").open())
+              if r.get("episode_return")]  # fmt: skip
+
+    def sampled_return(step: int, window: int = 5) -> float:
+        recent = [value for logged_step, value in logged if logged_step <= step][-window:]
+        return sum(recent) / len(recent) if recent else float("-inf")
+
+    expert_return = sampled_return(logged[-1][0]) if logged else float("nan")
+    medium_index = min(range(len(snapshots)), key=lambda i: abs(sampled_return(snapshots[i]["step"]) - expert_return / 3))
     folder = root / env_name
     shutil.rmtree(folder, ignore_errors=True)
     (folder / "replay").mkdir(parents=True)
@@ -219,8 +232,10 @@ def export_policies(
             "activation": policy_cfg["activation"],
             "normalize_observations": True,
         },
-        "expert_return": expert_return,
-        "medium_return": snapshots[medium_index]["eval"]["return_mean"],
+        "expert_return": expert_return,  # sampled actions (training episodes)
+        "medium_return": sampled_return(snapshots[medium_index]["step"]),
+        "expert_deterministic_return": json.loads((run_dir / "summary.json").read_text())["return_mean"],
+        "medium_deterministic_return": snapshots[medium_index]["eval"]["return_mean"],
         "medium_step": snapshots[medium_index]["step"],
         "replay": replay,
         "replay_frames": replay_frames,
