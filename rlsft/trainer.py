@@ -59,15 +59,15 @@ def offline_experiment(
     dataset = load_dataset(cfg.data, cfg.data_dir)
     check_dataset_fits_env(dataset, cfg.env.id, *dims)
     trajectories = curate(dataset.trajectories, cfg.algorithm.curation.by, list(cfg.algorithm.curation.levels))
+    device = resolve_device(learner_config.device)
     if algorithm.init_from_reference or algorithm.requires_ref_log_prob:
-        reference = reference_policy(dataset, cfg, *dims).to(resolve_device(learner_config.device))
+        reference = reference_policy(dataset, cfg, *dims).to(device)
         if algorithm.requires_ref_log_prob:
             trajectories["ref_log_prob"] = reference_log_prob(reference, trajectories)
     if algorithm.init_from_reference:
         policy = copy.deepcopy(reference).requires_grad_(True)
     else:
         policy = make_policy(cfg.policy, *dims, dataset.trajectories)
-    device = resolve_device(learner_config.device)
     source = TrajectorySource(trajectory_buffer(trajectories, algorithm.sampling, learner_config.batch_size, device))
     if dataset.ref_min_score is not None and dataset.ref_max_score is not None:  # Minari's own, else D4RL's
         scores = (float(dataset.ref_min_score), float(dataset.ref_max_score))
@@ -81,9 +81,10 @@ def rollout_experiment(
     cfg: DictConfig, learner_config: LearnerConfig, dims: tuple[int, int]
 ) -> tuple[nn.Module, BatchSource, tuple[float, float], dict]:
     """A fresh policy and a collector over parallel copies of the env."""
-    policy = make_policy(cfg.policy, *dims).to(resolve_device(learner_config.device))
+    device = resolve_device(learner_config.device)
+    policy = make_policy(cfg.policy, *dims).to(device)
     options = {key: value for key, value in cfg.algorithm.rollout.items() if key != "frames"}
-    source = RolloutSource(policy, cfg.env.id, device=resolve_device(learner_config.device), seed=cfg.seed, **options)
+    source = RolloutSource(policy, cfg.env.id, device=device, seed=cfg.seed, **options)
     scores = (float(cfg.env.ref_min_score), float(cfg.env.ref_max_score))
     return policy, source, scores, {"frames": cfg.algorithm.rollout.frames}
 
