@@ -10,7 +10,7 @@ pay for the same policy forward. For each num_envs in --num-envs:
                          (observation, next observation with the final observation swapped in
                          at episode ends, action, log-prob, reward, terminated, truncated)
   rlsft_collector        rlsft's own object: next(RolloutSource(...).rollouts), the torchrl
-                         Collector over vector_env(...) + ClipTransform, with
+                         Collector over vector_env(...) (actions clipped in gymnasium), with
                          frames_per_batch = num_envs * frames_per_env
   rlsft_collector_multi  the same env and policy split over 2 worker processes by torchrl's
                          MultiSyncCollector, each worker owning num_envs / 2 envs (even
@@ -56,12 +56,10 @@ import numpy as np
 import tensordict
 import torch
 import torchrl
-from tensordict.nn import TensorDictModule
 from torchrl.collectors import MultiSyncCollector
-from torchrl.envs import ClipTransform, TransformedEnv
 from torchrl.weight_update import SharedMemWeightSyncScheme
 
-from rlsft.envs.mujoco import env_dims, vector_env
+from rlsft.envs.mujoco import TensorFunction, env_dims, vector_env
 from rlsft.envs.rollouts import RolloutSource
 from rlsft.policies.actor_critic import ActorCritic
 
@@ -134,11 +132,6 @@ def rlsft_collector(policy: ActorCritic, env_id: str, num_envs: int, frames_per_
     return lambda: next(source.rollouts).numel()
 
 
-def clipped_vector_env(env_id: str, num_envs: int) -> TransformedEnv:
-    """The env RolloutSource builds, as a picklable constructor for worker processes."""
-    return vector_env(env_id, num_envs).append_transform(ClipTransform(in_keys_inv=["action"], low=-1.0, high=1.0))
-
-
 def rlsft_collector_multi(
     policy: ActorCritic, env_id: str, num_envs: int, frames_per_env: int
 ) -> tuple[Collect, Callable[[], None]]:
@@ -147,11 +140,11 @@ def rlsft_collector_multi(
     The weight-sync scheme is passed in to be shut down by hand: torchrl 0.14 leaves the default
     one to its __del__, which hangs at interpreter exit.
     """
-    actor = TensorDictModule(policy.explore, in_keys=["observation"], out_keys=["action", "sample_log_prob"])
+    actor = TensorFunction(policy.explore, "observation", ["action", "sample_log_prob"])
     scheme = SharedMemWeightSyncScheme()
     collector = MultiSyncCollector(
-        [functools.partial(clipped_vector_env, env_id, num_envs // WORKERS)] * WORKERS, actor,
-        frames_per_batch=num_envs * frames_per_env, total_frames=-1, policy_device=torch.device("cpu"),
+        [functools.partial(vector_env, env_id, num_envs // WORKERS)] * WORKERS, actor,
+        frames_per_batch=num_envs * frames_per_env, total_frames=-1,
         auto_register_policy_transforms=False, trust_policy=True, num_threads=1, num_sub_threads=1,
         weight_sync_schemes={"policy": scheme},
     )  # fmt: skip

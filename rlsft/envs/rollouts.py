@@ -14,12 +14,10 @@ from collections import deque
 
 import torch
 from tensordict import TensorDict
-from tensordict.nn import TensorDictModule
 from torchrl.collectors import Collector
-from torchrl.envs import ClipTransform
 from torchrl.objectives.value.functional import generalized_advantage_estimate
 
-from rlsft.envs.mujoco import vector_env
+from rlsft.envs.mujoco import TensorFunction, vector_env
 from rlsft.running_moments import RunningMoments
 
 REWARD_CLIP = 10.0  # gymnasium's NormalizeReward + CleanRL's TransformReward clip
@@ -43,11 +41,14 @@ class RolloutSource:
         self.policy, self.device = policy, device
         self.epochs, self.minibatches, self.gamma, self.lmbda = epochs, minibatches, gamma, lmbda
         self.normalize_rewards = normalize_rewards
-        env = vector_env(env_id, num_envs).append_transform(ClipTransform(in_keys_inv=["action"], low=-1.0, high=1.0))
+        env = vector_env(env_id, num_envs)
         env.set_seed(seed)
-        actor = TensorDictModule(policy.explore, in_keys=["observation"], out_keys=["action", "sample_log_prob"])
+        actor = TensorFunction(policy.explore, "observation", ["action", "sample_log_prob"])
+        # On CPU no policy_device: the collector then skips a device cast per step. Trajectory
+        # ids are not needed: episode boundaries come from the done flags.
         self.collector = Collector(
-            env, actor, frames_per_batch=num_envs * frames_per_env, total_frames=-1, policy_device=device,
+            env, actor, frames_per_batch=num_envs * frames_per_env, total_frames=-1,
+            policy_device=device if device.type != "cpu" else None, track_traj_ids=False,
             auto_register_policy_transforms=False, trust_policy=True,
         )  # fmt: skip
         self.rollouts = iter(self.collector)
