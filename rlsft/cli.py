@@ -19,7 +19,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from rlsft.errors import RLSFTError, reason
 
-CONFIG_GROUPS = ("algorithm", "env", "policy", "learner", "budget")
+CONFIG_GROUPS = ("algorithm", "env", "policy", "learner", "budget", "verifier")
 
 
 def group_options(group: str) -> list[str]:
@@ -53,16 +53,25 @@ def run_train(overrides: list[str]) -> dict:
 
 def run_evaluate(overrides: list[str]) -> dict:
     from rlsft import checkpoint
-    from rlsft.envs import env_dims
-    from rlsft.policies import make_policy
-    from rlsft.trainer import evaluation_metrics
 
     cfg = compose_config("evaluate", overrides)
     state = checkpoint.load(cfg.checkpoint)
     train_cfg = OmegaConf.create(state["config"])
-    policy = make_policy(train_cfg.policy, *env_dims(train_cfg.env.id))
-    policy.load_state_dict(state["learner"]["policy"])
-    metrics = evaluation_metrics(policy, train_cfg.env, cfg.episodes, cfg.seed, tuple(state["score_range"]))
+    if train_cfg.get("domain", "control") == "text":
+        from rlsft.experiments.text import held_out_evaluation, text_sampler
+        from rlsft.policies.causal_lm import load_causal_lm
+
+        policy, tokenizer = load_causal_lm(train_cfg.policy.model, train_cfg.policy.gguf_file, train_cfg.policy.dtype)
+        policy.load_state_dict(state["learner"]["policy"])
+        metrics = held_out_evaluation(train_cfg, text_sampler(train_cfg, policy, tokenizer))(cfg.episodes)
+    else:
+        from rlsft.envs import env_dims
+        from rlsft.experiments.control import evaluation_metrics
+        from rlsft.policies import make_policy
+
+        policy = make_policy(train_cfg.policy, *env_dims(train_cfg.env.id))
+        policy.load_state_dict(state["learner"]["policy"])
+        metrics = evaluation_metrics(policy, train_cfg.env, cfg.episodes, cfg.seed, tuple(state["score_range"]))
     return {"checkpoint": str(cfg.checkpoint), "step": state["learner"]["step"], "episodes": cfg.episodes, **metrics}
 
 
@@ -97,6 +106,11 @@ def main(argv: list[str] | None = None) -> int:
         result = COMMANDS[args.command](args.overrides)
     except RLSFTError as error:
         print(f"rlsft: error: {error}", file=sys.stderr)
+        return 2
+    except OmegaConfBaseException as error:  # a config value that cannot be resolved or has the wrong type
+        cause = error.__cause__
+        message = str(cause) if isinstance(cause, RLSFTError) else f"Bad config value ({reason(error)}); fix that override."
+        print(f"rlsft: error: {message}", file=sys.stderr)
         return 2
     print(json.dumps(result, indent=2))
     return 0

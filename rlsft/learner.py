@@ -6,6 +6,7 @@ its own state for checkpoints; it knows nothing about where batches come from.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -24,14 +25,16 @@ from rlsft.errors import RLSFTError, reason
 class LearnerConfig:
     """Optimisation settings; configs/learner/*.yaml hold the named presets."""
 
-    steps: int = 2000  # gradient steps in the run
+    steps: int | None = 2000  # gradient steps in the run; None: `epochs` passes over the data
+    epochs: float | None = None  # sets `steps` when it is None (see `sized_for`)
     batch_size: int = 256  # trajectories per gradient step
     optimizer: str = "adam"  # adam | adamw
     lr: float = 4e-5  # peak learning rate
     betas: tuple[float, float] = (0.9, 0.999)
     eps: float = 1e-8  # Adam's epsilon (CleanRL's PPO uses 1e-5)
     weight_decay: float = 0.0
-    warmup_steps: int = 300  # linear warm-up from 0 to lr
+    warmup_steps: int | None = 300  # linear warm-up from 0 to lr; None: `warmup_fraction` of the steps
+    warmup_fraction: float = 0.0
     schedule: str = "cosine"  # cosine | linear (both decay to 0 at `steps`) | constant
     grad_clip: float | None = None  # max global gradient norm; None: no clipping (norm still logged)
     precision: str = "auto"  # auto: bf16 autocast on CUDA, fp32 elsewhere | fp32 | bf16
@@ -45,8 +48,15 @@ class LearnerConfig:
                 raise RLSFTError(
                     f"learner.{field_name}={getattr(self, field_name)!r} is not one of {list(allowed)}; fix the override."
                 )
-        if self.steps < 1 or self.batch_size < 1:
-            raise RLSFTError("learner.steps and learner.batch_size must be positive; fix the override.")
+        if (self.steps is None and not self.epochs) or (self.steps is not None and self.steps < 1) or self.batch_size < 1:
+            raise RLSFTError("learner.steps (or learner.epochs) and learner.batch_size must be positive; fix the override.")
+
+    def sized_for(self, trajectories: int) -> LearnerConfig:
+        """This config with `steps` = `epochs` passes over `trajectories` (when steps is None) and
+        `warmup_steps` = `warmup_fraction` of them (when warmup_steps is None)."""
+        steps = self.steps or max(1, math.ceil(self.epochs * trajectories / self.batch_size))
+        warmup = self.warmup_steps if self.warmup_steps is not None else round(self.warmup_fraction * steps)
+        return dataclasses.replace(self, steps=steps, warmup_steps=warmup)
 
     @classmethod
     def from_config(cls, config: DictConfig) -> LearnerConfig:
@@ -82,6 +92,8 @@ def warmup_cosine(warmup_steps: int, total_steps: int, schedule: str):
 
 class Learner:
     def __init__(self, policy: nn.Module, algorithm: Algorithm, config: LearnerConfig) -> None:
+        if config.steps is None or config.warmup_steps is None:
+            raise ValueError("the learner needs concrete steps and warm-up: size its config with sized_for() first")
         self.config = config
         self.device = resolve_device(config.device)
         self.policy = policy.to(self.device)

@@ -19,14 +19,14 @@ def read_columns(path: Path, x: str, y: str) -> tuple[list[float], list[float]]:
     return [float(row[x]) for row in rows], [float(row[y]) for row in rows]
 
 
-def learning_curve(run_dir: str | Path, title: str) -> Path:
-    """`learning_curve.png`: training loss and normalised evaluation score against gradient steps."""
+def learning_curve(run_dir: str | Path, title: str, score: str = "normalized_score") -> Path:
+    """`learning_curve.png`: training loss and the evaluation metric `score` against gradient steps."""
     run_dir = Path(run_dir)
     figure, (loss_axis, score_axis) = plt.subplots(1, 2, figsize=(10, 3.8), constrained_layout=True)
     loss_axis.plot(*read_columns(run_dir / "train.csv", "step", "loss"), linewidth=1)
     loss_axis.set(xlabel="gradient step", ylabel="training loss", title="loss")
-    score_axis.plot(*read_columns(run_dir / "eval.csv", "step", "normalized_score"), marker="o")
-    score_axis.set(xlabel="gradient step", ylabel="normalised score", title="evaluation (deterministic)")
+    score_axis.plot(*read_columns(run_dir / "eval.csv", "step", score), marker="o")
+    score_axis.set(xlabel="gradient step", ylabel=score.replace("_", " "), title="evaluation (deterministic)")
     figure.suptitle(title)
     path = run_dir / "learning_curve.png"
     figure.savefig(path, dpi=120)

@@ -50,9 +50,9 @@ def test_gsm8k_math_and_jsonl_files(tmp_path) -> None:
 
 def test_bad_task_input_is_explained(tmp_path) -> None:
     (tmp_path / "bad.jsonl").write_text('{"prompt": "1+1?", "answer": "2"}\n{"prompt": oops}\n')
-    with pytest.raises(ValueError, match="line 2 is not JSON"):
+    with pytest.raises(RLSFTError, match="line 2 is not JSON"):
         make_task("jsonl", {"path": str(tmp_path / "bad.jsonl")}).examples("train")
-    with pytest.raises(ValueError, match="does not exist"):
+    with pytest.raises(RLSFTError, match="does not exist"):
         make_task("gsm8k", {"path": str(tmp_path / "none.jsonl")}).examples("train")
     with pytest.raises(RLSFTError, match="Unknown text task 'arithmatic'"):
         make_task("arithmatic", {})

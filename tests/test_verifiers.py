@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from rlsft.envs.verifiers import Verdict, make_verifier, verdict_rates
+from rlsft.envs.verifiers import Verdict, make_verifier
 from rlsft.errors import RLSFTError
 
 GSM8K_GOLD = "Natalia sold 48/2 = <<48/2=24>>24 clips in May.\n#### 72"
@@ -84,7 +84,7 @@ def test_answer_format_and_user_callable() -> None:
     assert [v.format_ok for v in formats] == [True, True, False]
     custom = make_verifier("user_callable", {"function": "operator:eq"})(["7", "8"], ["7", "7"])
     assert [v.reward for v in custom] == [1.0, 0.0]
-    assert verdict_rates(custom) == {"reward": 0.5, "success_rate": 0.5, "format_rate": 1.0, "parse_error_rate": 0.0}
+    assert [v.success for v in custom] == [True, False] and all(v.format_ok and not v.parse_error for v in custom)
 
 
 @pytest.mark.parametrize(

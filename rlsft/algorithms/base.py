@@ -28,6 +28,7 @@ class Algorithm(Registered, nn.Module):
       init_from_reference: start from pi_ref (BC on the full dataset) instead of scratch.
       requires_ref_log_prob: the batch must carry `ref_log_prob` [B, T] under pi_ref.
       sampling: "uniform", or "quality" for the SFT(Q) multiset (method.md §2).
+      domains: the kinds of env it runs on ("control": MuJoCo, "text": verifiable text tasks).
     Its module state (e.g. the q network) is saved and restored with every checkpoint.
     """
 
@@ -36,6 +37,7 @@ class Algorithm(Registered, nn.Module):
     init_from_reference: ClassVar[bool] = False
     requires_ref_log_prob: ClassVar[bool] = False
     sampling: ClassVar[str] = "uniform"
+    domains: ClassVar[tuple[str, ...]] = ("control", "text")
     registry: ClassVar[dict[str, type[Algorithm]]] = {}
 
     def attach(self, policy: nn.Module) -> None:

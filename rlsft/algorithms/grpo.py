@@ -34,6 +34,7 @@ def group_advantages(reward: torch.Tensor, group: torch.Tensor, scale: bool = Tr
 class GRPO(Algorithm):
     name = "grpo"
     source = "rollouts"
+    domains = ("text",)
 
     def __init__(self, clip_epsilon: float = 0.2, kl_coef: float = 0.0, scale_advantages: bool = True) -> None:
         super().__init__()
@@ -53,5 +54,4 @@ class GRPO(Algorithm):
             kl = ((delta.exp() - delta - 1) * mask).sum() / mask.sum()  # k3, unbiased and >= 0
             loss = loss + self.kl_coef * kl
             metrics["kl_to_ref"] = kl.detach()
-        metrics["reward_mean"] = batch["reward"].float().mean()
         return LossOutput(loss, metrics)

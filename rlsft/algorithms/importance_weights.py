@@ -14,6 +14,12 @@ import torch
 _LOG_RATIO_BOUND = 1e30  # |alpha * rho| stays finite in float64 for any alpha < 1e270
 
 
+def effective_sample_size(log_weights: torch.Tensor) -> torch.Tensor:
+    """(sum w)^2 / sum w^2 from log-weights (-inf for none), without overflow."""
+    shifted = (log_weights - log_weights.max()).exp()
+    return shifted.sum() ** 2 / (shifted**2).sum()
+
+
 def trajectory_log_ratio(log_q: torch.Tensor, log_ref: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """rho_i = (1/L_i) sum_t M_it [log pi_q(a_t|s_t) - log pi_ref(a_t|s_t)]; [B, T] -> [B]."""
     return ((log_q - log_ref) * mask).sum(-1) / mask.sum(-1).clamp(min=1)
@@ -49,6 +55,6 @@ def importance_weights(
         "weight_mean": clipped.mean(),
         "weight_min": clipped.min(),
         "weight_max": clipped.max(),
-        "weight_ess": shifted.sum() ** 2 / (shifted**2).sum(),
+        "weight_ess": effective_sample_size(log_w),
     }
     return weights.to(log_ratio.dtype), {key: value.float() for key, value in metrics.items()}

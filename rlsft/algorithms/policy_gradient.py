@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import torch
 
+from rlsft.algorithms.importance_weights import effective_sample_size
+
 
 def clipped_surrogate(
     log_prob: torch.Tensor,
@@ -29,5 +31,6 @@ def clipped_surrogate(
             "approx_kl": ((real.exp() - 1) - real).mean(),  # the k3 estimator of KL(old || new)
             "log_ratio_mean": real.mean(),
             "log_ratio_max": real.abs().max(),
+            "ratio_ess": effective_sample_size(real.double()).float(),  # over the real steps
         }
     return loss, metrics

@@ -19,6 +19,7 @@ from rlsft.algorithms.policy_gradient import clipped_surrogate
 class PPO(Algorithm):
     name = "ppo"
     source = "rollouts"
+    domains = ("control",)
 
     def __init__(
         self,

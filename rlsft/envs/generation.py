@@ -13,24 +13,16 @@ from typing import Protocol
 import torch
 from tensordict import TensorDict
 from torch import nn
+from transformers import PreTrainedTokenizerBase
 
-from rlsft.policies.causal_lm import position_ids
+from rlsft.errors import RLSFTError
+from rlsft.policies.causal_lm import pad, position_ids
 
 
 class Generator(Protocol):
     def generate(
         self, prompts: Sequence[Sequence[int]], max_new_tokens: int, temperature: float
     ) -> TensorDict: ...
-
-
-def left_pad(prompts: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
-    width = max(len(p) for p in prompts)
-    tokens = torch.full((len(prompts), width), pad_id, dtype=torch.long)
-    attention = torch.zeros((len(prompts), width), dtype=torch.long)
-    for row, prompt in enumerate(prompts):
-        tokens[row, width - len(prompt) :] = torch.as_tensor(prompt)
-        attention[row, width - len(prompt) :] = 1
-    return tokens, attention
 
 
 class TransformersGenerator:
@@ -41,8 +33,16 @@ class TransformersGenerator:
 
     @torch.no_grad()
     def generate(self, prompts: Sequence[Sequence[int]], max_new_tokens: int, temperature: float = 1.0) -> TensorDict:
+        training = self.model.training
+        self.model.eval()  # no dropout while sampling; the learner's mode is restored after
+        try:
+            return self.sample(prompts, max_new_tokens, temperature)
+        finally:
+            self.model.train(training)
+
+    def sample(self, prompts: Sequence[Sequence[int]], max_new_tokens: int, temperature: float) -> TensorDict:
         device = next(self.model.parameters()).device
-        prompt_tokens, prompt_attention = (x.to(device) for x in left_pad(prompts, self.pad_id))
+        prompt_tokens, prompt_attention = (x.to(device) for x in pad(prompts, self.pad_id))
         greedy = temperature == 0
         output = self.model.generate(
             input_ids=prompt_tokens,
@@ -76,3 +76,14 @@ class TransformersGenerator:
             },
             batch_size=[len(prompts)],
         )
+
+
+def make_generator(backend: str, policy: nn.Module, tokenizer: PreTrainedTokenizerBase) -> Generator:
+    """The generation backend `backend` over the policy's model (the one being trained)."""
+    if backend == "transformers":
+        return TransformersGenerator(policy.model, tokenizer.pad_token_id, tokenizer.eos_token_id)
+    if backend == "vllm":
+        from rlsft.envs.vllm_generation import VLLMGenerator
+
+        return VLLMGenerator(policy.model, tokenizer)
+    raise RLSFTError(f"Unknown generation.backend {backend!r}; choose transformers or vllm.")

@@ -8,13 +8,83 @@ the log-probs of a left-padded prompt match generation's.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from pathlib import Path
+
 import torch
 from tensordict import TensorDict
 from torch import nn
+from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedTokenizerBase
+from transformers.utils import logging as hf_logging
+
+from rlsft.errors import RLSFTError, reason
 
 
 def position_ids(attention_mask: torch.Tensor) -> torch.Tensor:
     return (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
+
+
+def pad(sequences: Sequence[Sequence[int]], pad_id: int, side: str = "left") -> tuple[torch.Tensor, torch.Tensor]:
+    """Token ids [B, W] aligned to the `side` named, and their attention mask."""
+    width = max(len(s) for s in sequences)
+    tokens = torch.full((len(sequences), width), pad_id, dtype=torch.long)
+    attention = torch.zeros((len(sequences), width), dtype=torch.long)
+    for row, sequence in enumerate(sequences):
+        columns = slice(width - len(sequence), width) if side == "left" else slice(0, len(sequence))
+        tokens[row, columns] = torch.as_tensor(sequence, dtype=torch.long)
+        attention[row, columns] = 1
+    return tokens, attention
+
+
+def text_batch(prompts: Sequence[Sequence[int]], responses: Sequence[Sequence[int]], pad_id: int) -> TensorDict:
+    """Prompts left-padded, then responses right-padded: the layout generation returns."""
+    prompt_tokens, prompt_attention = pad(prompts, pad_id, "left")
+    response_tokens, response_attention = pad(responses, pad_id, "right")
+    return TensorDict(
+        {
+            "tokens": torch.cat([prompt_tokens, response_tokens], 1),
+            "attention_mask": torch.cat([prompt_attention, response_attention], 1),
+            "mask": torch.cat([torch.zeros_like(prompt_attention), response_attention], 1).bool(),
+        },
+        batch_size=[len(prompts)],
+    )
+
+
+def encode_prompts(tokenizer: PreTrainedTokenizerBase, prompts: Sequence[str]) -> list[list[int]]:
+    """Token ids of each prompt, wrapped in the tokenizer's chat template when it has one."""
+    if tokenizer.chat_template:
+        prompts = [
+            tokenizer.apply_chat_template([{"role": "user", "content": p}], tokenize=False, add_generation_prompt=True)
+            for p in prompts
+        ]
+    return [tokenizer(p, add_special_tokens=not tokenizer.chat_template).input_ids for p in prompts]
+
+
+def decode_responses(tokenizer: PreTrainedTokenizerBase, batch: TensorDict) -> list[str]:
+    """The text of each row's response tokens, without special tokens."""
+    return [
+        tokenizer.decode(tokens[mask], skip_special_tokens=True)
+        for tokens, mask in zip(batch["tokens"].cpu(), batch["mask"].cpu())
+    ]
+
+
+def load_causal_lm(
+    model: str, gguf_file: str | None = None, dtype: str = "float32"
+) -> tuple[CausalLMPolicy, PreTrainedTokenizerBase]:
+    """A causal LM and its tokenizer from a local folder or hub id (a GGUF file is de-quantised)."""
+    source = str(Path(model).expanduser()) if Path(model).expanduser().exists() else model
+    hf_logging.disable_progress_bar()  # a bar per load would interleave with the training bar
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source, gguf_file=gguf_file)
+        network = AutoModelForCausalLM.from_pretrained(source, gguf_file=gguf_file, dtype=getattr(torch, dtype))
+    except (OSError, ValueError) as error:
+        raise RLSFTError(
+            f"Cannot load the causal LM {model!r} ({reason(error)}); set policy.model to a local model folder"
+            " (or a hub id on a machine with hub access)."
+        ) from error
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return CausalLMPolicy(network), tokenizer
 
 
 class CausalLMPolicy(nn.Module):

@@ -11,11 +11,12 @@ import json
 from pathlib import Path
 
 from rlsft.envs.text.base import SPLITS, TextExample, TextTask
+from rlsft.errors import RLSFTError
 
 
 def read_records(path: Path) -> list[dict]:
     if not path.exists():
-        raise ValueError(f"{path} does not exist; point the task's path at a local file")
+        raise RLSFTError(f"{path} does not exist; give the path of a local file.")
     if path.is_dir():  # datasets.Dataset.save_to_disk
         import datasets
 
@@ -30,7 +31,7 @@ def read_records(path: Path) -> list[dict]:
             try:
                 records.append(json.loads(line))
             except json.JSONDecodeError as error:
-                raise ValueError(f"{path} line {number} is not JSON ({error.msg}); fix or drop that line") from error
+                raise RLSFTError(f"{path} line {number} is not JSON ({error.msg}); fix or drop that line.") from error
     return records
 
 
@@ -49,7 +50,7 @@ class PromptAnswerFile(TextTask):
         records = read_records(path)
         missing = [key for key in (self.prompt_key, self.answer_key) if records and key not in records[0]]
         if not records or missing:
-            raise ValueError(f"{path} has no records with fields {self.prompt_key!r} and {self.answer_key!r}")
+            raise RLSFTError(f"{path} has no records with fields {self.prompt_key!r} and {self.answer_key!r}; fix the file or the task's keys.")
         return [TextExample(str(r[self.prompt_key]), str(r[self.answer_key])) for r in records]
 
 

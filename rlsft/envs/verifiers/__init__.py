@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from rlsft.envs.verifiers.base import Verdict, Verifier
 from rlsft.registry import build, import_all
 
@@ -15,15 +13,4 @@ def make_verifier(name: str, options: dict) -> Verifier:
     return build(Verifier, "verifier", name, options, "verifier.options")
 
 
-def verdict_rates(verdicts: Sequence[Verdict]) -> dict[str, float]:
-    """Mean reward and the success, format and parse-error rates of a batch, for logging."""
-    count = max(1, len(verdicts))
-    return {
-        "reward": sum(v.reward for v in verdicts) / count,
-        "success_rate": sum(v.success for v in verdicts) / count,
-        "format_rate": sum(v.format_ok for v in verdicts) / count,
-        "parse_error_rate": sum(v.parse_error for v in verdicts) / count,
-    }
-
-
-__all__ = ["Verdict", "Verifier", "make_verifier", "verdict_rates"]
+__all__ = ["Verdict", "Verifier", "make_verifier"]

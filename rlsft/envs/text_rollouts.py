@@ -1,0 +1,80 @@
+"""On-policy text batches for GRPO: K scored completions of each prompt from the current policy.
+
+Each refill draws `prompts_per_batch` training prompts (a fresh shuffle each pass over the
+prompts), samples `samples_per_prompt` completions of each with the policy being trained
+(their `sample_log_prob` is what the sampler gave: no recomputation), scores them, and serves
+`epochs` passes of `minibatches` minibatches. A minibatch holds whole groups, so the loss
+normalises each completion's reward within its own prompt's group.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Sequence
+
+import torch
+from tensordict import TensorDict
+from torch import nn
+
+from rlsft.envs.text import TextExample
+from rlsft.envs.text_sampling import TextSampler, completion_rates
+from rlsft.reference import reference_log_prob
+
+
+class TextRolloutSource:
+    def __init__(
+        self,
+        sampler: TextSampler,
+        examples: Sequence[TextExample],
+        prompts_per_batch: int,
+        samples_per_prompt: int,
+        temperature: float,
+        epochs: int,
+        minibatches: int,
+        seed: int,
+        reference: nn.Module | None = None,
+    ) -> None:
+        if minibatches > prompts_per_batch:
+            raise ValueError(f"{minibatches} minibatches cannot each hold a whole group of {prompts_per_batch} prompts")
+        self.sampler, self.examples, self.reference = sampler, list(examples), reference
+        self.prompts_per_batch, self.samples_per_prompt, self.temperature = prompts_per_batch, samples_per_prompt, temperature
+        self.epochs, self.minibatches = epochs, minibatches
+        self.order = torch.Generator().manual_seed(seed)  # prompt order: its state is checkpointed
+        self.pending: list[int] = []  # prompts of this pass not yet drawn
+        self.queue: deque[TensorDict] = deque()
+        self.completions = 0
+        self.last_rates: dict[str, float] = {}
+
+    def sample(self) -> TensorDict:
+        if not self.queue:
+            self.refill()
+        return self.queue.popleft()
+
+    def next_prompts(self) -> list[TextExample]:
+        while len(self.pending) < self.prompts_per_batch:
+            self.pending += torch.randperm(len(self.examples), generator=self.order).tolist()
+        drawn, self.pending = self.pending[: self.prompts_per_batch], self.pending[self.prompts_per_batch :]
+        return [self.examples[index] for index in drawn]
+
+    @torch.no_grad()
+    def refill(self) -> None:
+        batch = self.sampler.sample(self.next_prompts(), self.samples_per_prompt, self.temperature)
+        if self.reference is not None:
+            batch["ref_log_prob"] = reference_log_prob(self.reference, batch).to(batch.device)
+        self.completions += len(batch)
+        self.last_rates = completion_rates(batch)
+        groups = batch["group"].view(self.prompts_per_batch, self.samples_per_prompt)[:, 0]
+        for _ in range(self.epochs):
+            for chosen in groups[torch.randperm(len(groups), generator=self.order)].chunk(self.minibatches):
+                self.queue.append(batch[torch.isin(batch["group"], chosen)])
+
+    def metrics(self) -> dict[str, float]:
+        """Completions so far and the rates of the latest round of completions (reward curve)."""
+        return {"completions": float(self.completions), **self.last_rates}
+
+    def state_dict(self) -> dict:
+        return {"order": self.order.get_state(), "pending": self.pending, "completions": self.completions}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.order.set_state(state["order"])
+        self.pending, self.completions = list(state["pending"]), state["completions"]

@@ -1,0 +1,1 @@
+"""Experiments by domain: what the trainer runs (policy, batch source, evaluation)."""

@@ -1,0 +1,95 @@
+"""Control experiments: offline datasets for the SFT family, fresh MuJoCo rollouts for PPO."""
+
+from __future__ import annotations
+
+import copy
+
+from omegaconf import DictConfig
+from torch import nn
+
+from rlsft.algorithms import Algorithm
+from rlsft.behaviour import ensure_dataset
+from rlsft.data import TrajectoryDataset, TrajectorySource, curate, load_dataset, trajectory_buffer
+from rlsft.envs import env_dims, evaluate_policy, normalized_score
+from rlsft.envs.rollouts import RolloutSource
+from rlsft.errors import RLSFTError
+from rlsft.experiments.base import Experiment
+from rlsft.learner import LearnerConfig, resolve_device
+from rlsft.policies import make_policy
+from rlsft.reference import reference_log_prob, reference_policy
+
+
+def check_dataset_fits_env(dataset: TrajectoryDataset, env_id: str, observation_dim: int, action_dim: int) -> None:
+    data_obs = dataset.trajectories["observation"].shape[-1]
+    data_act = dataset.trajectories["action"].shape[-1]
+    if (data_obs, data_act) != (observation_dim, action_dim):
+        raise RLSFTError(
+            f"Dataset {dataset.name} has observations of dim {data_obs} and actions of dim {data_act}, but"
+            f" {env_id} has {observation_dim} and {action_dim}; choose the env the data was recorded in (env=...)."
+        )
+
+
+def evaluation_metrics(
+    policy: nn.Module, env_cfg: DictConfig, episodes: int, seed: int, scores: tuple[float, float]
+) -> dict[str, float]:
+    returns = evaluate_policy(policy, env_cfg.id, episodes, seed, max_steps=env_cfg.max_episode_steps)
+    normalized = normalized_score(returns, *scores)
+    return {
+        "return_mean": returns.mean().item(),
+        "return_std": returns.std(unbiased=False).item(),
+        "normalized_score": normalized.mean().item(),
+        "normalized_score_std": normalized.std(unbiased=False).item(),
+    }
+
+
+def offline_experiment(cfg: DictConfig, algorithm: Algorithm, learner_config: LearnerConfig) -> Experiment:
+    """Curated trajectories in a replay buffer, and a policy from scratch or from pi_ref."""
+    dims = env_dims(cfg.env.id)
+    ensure_dataset(cfg.data, cfg.env, cfg.data_dir)
+    dataset = load_dataset(cfg.data, cfg.data_dir)
+    check_dataset_fits_env(dataset, cfg.env.id, *dims)
+    trajectories = curate(dataset.trajectories, cfg.algorithm.curation.by, list(cfg.algorithm.curation.levels))
+    device = resolve_device(learner_config.device)
+    if algorithm.init_from_reference or algorithm.requires_ref_log_prob:
+        reference = reference_policy(dataset, cfg, *dims).to(device)
+        if algorithm.requires_ref_log_prob:
+            trajectories["ref_log_prob"] = reference_log_prob(reference, trajectories)
+    if algorithm.init_from_reference:
+        policy = copy.deepcopy(reference).requires_grad_(True)
+    else:
+        policy = make_policy(cfg.policy, *dims, dataset.trajectories)
+    learner_config = learner_config.sized_for(len(trajectories))
+    source = TrajectorySource(trajectory_buffer(trajectories, algorithm.sampling, learner_config.batch_size, device))
+    if dataset.ref_min_score is not None and dataset.ref_max_score is not None:  # Minari's own, else D4RL's
+        scores = (float(dataset.ref_min_score), float(dataset.ref_max_score))
+    else:
+        scores = (float(cfg.env.ref_min_score), float(cfg.env.ref_max_score))
+    return Experiment(
+        policy, source, learner_config, episode_evaluation(policy, cfg, scores), dataset.name, "normalized_score",
+        about={"trajectories_kept": len(trajectories), "trajectories_total": len(dataset.trajectories)},
+        metadata={"score_range": list(scores)},
+    )  # fmt: skip
+
+
+def rollout_experiment(cfg: DictConfig, algorithm: Algorithm, learner_config: LearnerConfig) -> Experiment:
+    """A fresh policy and a collector over parallel copies of the env."""
+    device = resolve_device(learner_config.device)
+    policy = make_policy(cfg.policy, *env_dims(cfg.env.id)).to(device)
+    options = {key: value for key, value in cfg.algorithm.rollout.items() if key != "frames"}
+    source = RolloutSource(policy, cfg.env.id, device=device, seed=cfg.seed, **options)
+    scores = (float(cfg.env.ref_min_score), float(cfg.env.ref_max_score))
+    return Experiment(
+        policy, source, learner_config.sized_for(0), episode_evaluation(policy, cfg, scores), "rollouts",
+        "normalized_score", about={"frames": cfg.algorithm.rollout.frames}, metadata={"score_range": list(scores)},
+    )  # fmt: skip
+
+
+def episode_evaluation(policy: nn.Module, cfg: DictConfig, scores: tuple[float, float]):
+    """evaluate(episodes): the deterministic policy's returns and normalised scores."""
+    return lambda episodes: evaluation_metrics(policy, cfg.env, episodes, cfg.seed + 10_000, scores)
+
+
+def control_experiment(cfg: DictConfig, algorithm: Algorithm, learner_config: LearnerConfig) -> Experiment:
+    if algorithm.source == "rollouts":
+        return rollout_experiment(cfg, algorithm, learner_config)
+    return offline_experiment(cfg, algorithm, learner_config)

@@ -1,0 +1,67 @@
+"""Text experiments: a causal LM, completions scored by a verifier, greedy held-out accuracy.
+
+The SFT family trains on curated completions: the start model's own samples that pass the
+verifier (rejection sampling, `data=sampled`), or a curated prompt/completion file. GRPO
+trains on fresh groups of completions. pi_ref is the frozen start model (method.md §4).
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+
+from omegaconf import DictConfig, OmegaConf
+from transformers import PreTrainedTokenizerBase
+
+from rlsft.algorithms import Algorithm
+from rlsft.data import TrajectorySource, curate, trajectory_buffer
+from rlsft.data.text import curated_completions, sampled_completions
+from rlsft.envs.generation import make_generator
+from rlsft.envs.text import make_task
+from rlsft.envs.text_rollouts import TextRolloutSource
+from rlsft.envs.text_sampling import TextSampler, completion_rates
+from rlsft.envs.verifiers import make_verifier
+from rlsft.experiments.base import Experiment
+from rlsft.learner import LearnerConfig, resolve_device
+from rlsft.policies.causal_lm import CausalLMPolicy, load_causal_lm
+from rlsft.reference import reference_log_prob
+
+
+def text_sampler(cfg: DictConfig, policy: CausalLMPolicy, tokenizer: PreTrainedTokenizerBase) -> TextSampler:
+    """Completions of the policy, scored by the configured verifier."""
+    verifier = make_verifier(cfg.verifier.name, OmegaConf.to_container(cfg.verifier.options, resolve=True))
+    generator = make_generator(cfg.generation.backend, policy, tokenizer)
+    return TextSampler(generator, tokenizer, verifier, cfg.env.max_new_tokens, cfg.generation.completions_per_call)
+
+
+def held_out_evaluation(cfg: DictConfig, sampler: TextSampler) -> Callable[[int], dict[str, float]]:
+    """evaluate(prompts): greedy completions of the first `prompts` held-out prompts, scored."""
+    held_out = make_task(cfg.env.task.name, OmegaConf.to_container(cfg.env.task.options, resolve=True)).examples("test")
+    return lambda prompts: completion_rates(sampler.sample(held_out[:prompts], 1, temperature=0.0))
+
+
+def text_experiment(cfg: DictConfig, algorithm: Algorithm, learner_config: LearnerConfig) -> Experiment:
+    device = resolve_device(learner_config.device)
+    policy, tokenizer = load_causal_lm(cfg.policy.model, cfg.policy.gguf_file, cfg.policy.dtype)
+    policy = policy.to(device)
+    task = make_task(cfg.env.task.name, OmegaConf.to_container(cfg.env.task.options, resolve=True))
+    sampler = text_sampler(cfg, policy, tokenizer)
+    # pi_ref: the start model, frozen before any step (a copy only when a loss reads it).
+    reference = copy.deepcopy(policy).requires_grad_(False).eval() if algorithm.requires_ref_log_prob else None
+    if algorithm.source == "rollouts":
+        source = TextRolloutSource(sampler, task.examples("train"), seed=cfg.seed, reference=reference, **cfg.algorithm.rollout)
+        learner_config, data, about = learner_config.sized_for(0), f"{cfg.env.name} rollouts", {}
+    else:
+        if cfg.data == "sampled":
+            completions = sampled_completions(sampler, task.examples("train"), cfg, device)
+            data = f"{cfg.env.name} completions of the start model"
+        else:
+            completions = curated_completions(cfg.data, cfg.data_format, tokenizer)
+            data = str(cfg.data)
+        trajectories = curate(completions, cfg.algorithm.curation.by, list(cfg.algorithm.curation.levels))
+        if reference is not None:
+            trajectories["ref_log_prob"] = reference_log_prob(reference, trajectories)
+        learner_config = learner_config.sized_for(len(trajectories))
+        buffer = trajectory_buffer(trajectories, algorithm.sampling, learner_config.batch_size, device)
+        source, about = TrajectorySource(buffer), {"completions_kept": len(trajectories), "completions_total": len(completions)}
+    return Experiment(policy, source, learner_config, held_out_evaluation(cfg, sampler), data, "accuracy", about)

@@ -1,0 +1,104 @@
+"""Text end to end through `rlsft train` / `rlsft evaluate` on the shipped tiny model."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+
+from rlsft import checkpoint
+from rlsft.algorithms import Algorithm
+from rlsft.algorithms.iw_sft import IWSFT
+from rlsft.cli import compose_config, main
+
+
+def text_run(tmp_path: Path, algorithm: str, *overrides: str) -> list[str]:
+    return [
+        "train",
+        "env=arithmetic",
+        f"algorithm={algorithm}",
+        f"data_dir={tmp_path / 'data'}",
+        f"run_dir={tmp_path / algorithm}",
+        "env.task.options.train_size=24",
+        "env.task.options.test_size=8",
+        "sampling.samples_per_prompt=2",
+        "evaluation.episodes=8",
+        "evaluation.every=0",
+        "log_every=1",
+        "progress=false",
+        *overrides,
+    ]
+
+
+def rows(path: Path) -> list[dict]:
+    with path.open() as file:
+        return list(csv.DictReader(file))
+
+
+@pytest.mark.parametrize("algorithm", ["sft", "sft_q", "iw_sft", "iw_sft_q"])
+def test_sft_family_trains_on_verified_samples_of_the_start_model(algorithm, tmp_path):
+    assert main(text_run(tmp_path, algorithm, "learner.steps=3")) == 0
+    summary = json.loads((tmp_path / algorithm / "summary.json").read_text())
+    assert summary["steps"] == 3 and 0 <= summary["accuracy"] <= 1
+    assert 0 < summary["completions_kept"] <= summary["completions_total"] == 48
+    train = rows(tmp_path / algorithm / "train.csv")
+    assert [int(row["step"]) for row in train] == [1, 2, 3]
+    if algorithm.startswith("iw_sft"):  # LLM defaults: q = the policy, not self-normalised
+        assert float(train[0]["weight_mean"]) == pytest.approx(1.0, abs=1e-3)  # q = pi_ref before any step
+    # The start model's samples were made once and are reused by the next run.
+    assert len(list((tmp_path / "data" / "text").iterdir())) == 1
+
+
+def test_grpo_trains_on_groups_and_resumes(tmp_path, capsys):
+    overrides = ["algorithm.rollout.prompts_per_batch=2", "algorithm.rollout.samples_per_prompt=4"]
+    assert main(text_run(tmp_path, "grpo", "learner.steps=2", *overrides)) == 0
+    assert main(text_run(tmp_path, "grpo", "learner.steps=4", *overrides)) == 0
+    train = rows(tmp_path / "grpo" / "train.csv")
+    assert [int(row["step"]) for row in train] == [1, 2, 3, 4]
+    assert [float(row["completions"]) for row in train] == [8, 16, 24, 32]  # 2 prompts x 4 samples a step
+    assert {"clip_fraction", "log_ratio_mean", "log_ratio_max", "ratio_ess", "reward_mean", "accuracy"} <= set(train[0])
+    assert float(train[0]["log_ratio_max"]) < 1e-4  # one step per round: the sampler's log-probs are the policy's
+    capsys.readouterr()
+    checkpoint_path = tmp_path / "grpo" / "checkpoint.pt"
+    assert checkpoint.load(checkpoint_path)["learner"]["step"] == 4
+    assert main(["evaluate", f"checkpoint={checkpoint_path}", "episodes=8"]) == 0
+    assert 0 <= json.loads(capsys.readouterr().out)["accuracy"] <= 1
+
+
+def test_curated_file_in_the_s1k_layout_trains_sft(tmp_path):
+    records = [
+        {"question": f"What is {a} + {a}?", "deepseek_thinking_trajectory": f"{a} + {a}", "deepseek_attempt": f"#### {2 * a}"}
+        for a in range(10, 20)
+    ]
+    path = tmp_path / "s1k.jsonl"
+    path.write_text("".join(json.dumps(record) + "\n" for record in records))
+    assert main(text_run(tmp_path, "sft", f"data={path}", "learner.steps=2")) == 0
+    summary = json.loads((tmp_path / "sft" / "summary.json").read_text())
+    assert summary["completions_kept"] == summary["completions_total"] == 10
+
+
+def test_one_loss_implementation_serves_both_domains():
+    for env in ("hopper", "arithmetic"):
+        cfg = compose_config("train", [f"env={env}", "algorithm=iw_sft"])
+        assert Algorithm.registry[cfg.algorithm.name] is IWSFT
+    control, text = (compose_config("train", [f"env={env}", "algorithm=iw_sft"]) for env in ("hopper", "arithmetic"))
+    assert (control.algorithm.options.q, control.algorithm.options.alpha) == ("ema", 10.0)  # method.md §4, control
+    assert (text.algorithm.options.q, text.algorithm.options.alpha, text.algorithm.options.w_max) == ("policy", 1.0, 16.0)
+    assert text.algorithm.options.reduction == "token_mean" and not text.algorithm.options.self_normalize
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (["env=arithmetic", "algorithm=ppo"], "ppo runs on control envs"),
+        (["env=hopper", "algorithm=grpo"], "grpo runs on text envs"),
+        (["env=arithmetic", "verifier=nope"], "Unknown verifier 'nope'"),
+        (["env=arithmetic", "data=/nowhere/s1k.jsonl"], "does not exist"),
+    ],
+)
+def test_text_mistakes_get_one_sentence(overrides, message, tmp_path, capsys):
+    assert main(["train", *overrides, f"run_dir={tmp_path / 'run'}", f"data_dir={tmp_path}", "progress=false"]) == 2
+    error = capsys.readouterr().err
+    assert message in error and error.count("\n") == 1
