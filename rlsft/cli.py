@@ -10,6 +10,7 @@ import argparse
 import json
 import sys
 from importlib import resources
+from pathlib import Path
 
 import torch
 from hydra import compose, initialize_config_module
@@ -22,9 +23,21 @@ from rlsft.errors import RLSFTError, reason
 CONFIG_GROUPS = ("algorithm", "env", "policy", "learner", "budget", "verifier")
 
 
-def group_options(group: str) -> list[str]:
-    folder = resources.files("rlsft.configs") / group
-    return sorted(entry.name.removesuffix(".yaml") for entry in folder.iterdir() if entry.name.endswith(".yaml"))
+def search_folders(overrides: list[str]) -> list[Path]:
+    """The config folders that `hydra.searchpath=[file://...]` adds to rlsft's own."""
+    for override in overrides:
+        key, _, value = override.partition("=")
+        if key == "hydra.searchpath":
+            entries = [entry.strip().strip("'\"") for entry in value.strip("[]").split(",")]
+            return [Path(entry.removeprefix("file://")) for entry in entries if entry.startswith("file://")]
+    return []
+
+
+def group_options(group: str, extra_folders: list[Path] = ()) -> list[str]:
+    """The options of a config group: rlsft's YAML files, and those in `extra_folders`/<group>."""
+    folders = [resources.files("rlsft.configs") / group, *(Path(folder) / group for folder in extra_folders)]
+    files = [entry.name for folder in folders if folder.is_dir() for entry in folder.iterdir()]
+    return sorted({name.removesuffix(".yaml") for name in files if name.endswith(".yaml")})
 
 
 def compose_config(name: str, overrides: list[str]) -> DictConfig:
@@ -34,8 +47,8 @@ def compose_config(name: str, overrides: list[str]) -> DictConfig:
     """
     for override in overrides:
         key, _, value = override.partition("=")
-        if key in CONFIG_GROUPS and value not in group_options(key):
-            raise RLSFTError(f"Unknown {key} {value!r}; choose one of {group_options(key)}.")
+        if key in CONFIG_GROUPS and value not in (options := group_options(key, search_folders(overrides))):
+            raise RLSFTError(f"Unknown {key} {value!r}; choose one of {options}.")
     if name == "train" and not any(override.startswith("budget=") for override in overrides):
         overrides = [f"budget={'paper' if torch.cuda.is_available() else 'cpu'}", *overrides]
     try:

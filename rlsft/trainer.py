@@ -8,6 +8,7 @@ metrics and evaluation, is shared.
 
 from __future__ import annotations
 
+import importlib
 import json
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from rlsft import checkpoint
 from rlsft.algorithms import make_algorithm
-from rlsft.errors import RLSFTError
+from rlsft.errors import RLSFTError, reason
 from rlsft.experiments.control import control_experiment
 from rlsft.experiments.text import text_experiment
 from rlsft.learner import Learner, LearnerConfig
@@ -25,8 +26,17 @@ from rlsft.plots import learning_curve
 EXPERIMENTS = {"control": control_experiment, "text": text_experiment}
 
 
+def import_module_named(module: str) -> None:
+    try:
+        importlib.import_module(module)
+    except ImportError as error:
+        raise RLSFTError(f"Cannot import {module!r} listed in imports ({reason(error)}); put it on PYTHONPATH.") from error
+
+
 def train(cfg: DictConfig) -> dict[str, float | str]:
     """Build the experiment `cfg` describes, train it (resuming if it ran before), evaluate it."""
+    for module in cfg.imports:
+        import_module_named(module)
     checkpoint.seed_everything(cfg.seed)
     algorithm = make_algorithm(cfg.algorithm.name, OmegaConf.to_container(cfg.algorithm.options, resolve=True))
     if cfg.domain not in algorithm.domains:
