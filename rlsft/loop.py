@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Protocol
 
@@ -30,6 +32,25 @@ class BatchSource(Protocol):
     def load_state_dict(self, state: dict) -> None: ...
 
 
+class TrainingClock:
+    """Wall-clock seconds spent training, evaluations excluded, summed over resumed sessions:
+    the x axis of accuracy-against-time curves."""
+
+    def __init__(self, earlier_seconds: float = 0.0) -> None:
+        self.earlier, self.start, self.excluded = earlier_seconds, time.perf_counter(), 0.0
+
+    def seconds(self) -> float:
+        return self.earlier + time.perf_counter() - self.start - self.excluded
+
+    @contextmanager
+    def paused(self) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.excluded += time.perf_counter() - start
+
+
 def fit(
     learner: Learner,
     source: BatchSource,
@@ -46,8 +67,7 @@ def fit(
     evaluation's metrics are returned. `metadata` is stored in every checkpoint.
     """
     checkpoint_path = run_dir / CHECKPOINT
-    if checkpoint_path.exists():
-        resume_from(checkpoint_path, learner, source, label, resume)
+    clock = TrainingClock(resume_from(checkpoint_path, learner, source, label, resume) if checkpoint_path.exists() else 0)
     logger = MetricsLogger(run_dir, resume_step=learner.step)
     total = learner.config.steps
     state = {"config": OmegaConf.to_yaml(cfg, resolve=True), "label": label, **(metadata or {})}
@@ -56,24 +76,30 @@ def fit(
             metrics = learner.train_step(source.sample())
             step = learner.step
             if step % cfg.log_every == 0 or step == total:
-                row = logger.log("train", step, {**metrics, **source.metrics()})
+                row = logger.log("train", step, {**metrics, **source.metrics(), "seconds": clock.seconds()})
                 bar.set_postfix(loss=f"{row['loss']:.4g}")
             if evaluate is not None and cfg.evaluation.every and step % cfg.evaluation.every == 0 and step < total:
-                result = logger.log("eval", step, evaluate(cfg.evaluation.interim_episodes))
+                with clock.paused():
+                    evaluation = evaluate(cfg.evaluation.interim_episodes)
+                result = logger.log("eval", step, {**evaluation, "seconds": clock.seconds()})
                 if cfg.evaluation.snapshots:  # a record of the policy's progress, e.g. for `rlsft data make`
                     snapshot = {"policy": learner.policy.state_dict(), "step": step, "eval": result}
                     checkpoint.save_atomic(snapshot, run_dir / "snapshots" / f"step{step:09d}.pt")
             if step % cfg.checkpoint_every == 0 or step == total:
                 state.update(learner=learner.state_dict(), source=source.state_dict(), rng=checkpoint.rng_state())
+                state["seconds"] = clock.seconds()
                 checkpoint.save_atomic(state, checkpoint_path)
             bar.update()
-    final = logger.log("eval", learner.step, evaluate(cfg.evaluation.episodes)) if evaluate is not None else {}
+    seconds = clock.seconds()
+    final = logger.log("eval", learner.step, {**evaluate(cfg.evaluation.episodes), "seconds": seconds}) if evaluate else {}
     logger.close()
     return final
 
 
-def resume_from(path: Path, learner: Learner, source: BatchSource, label: str, resume: bool) -> None:
-    """Restore learner, source and RNG states from the checkpoint of the same run; never overwrite another."""
+def resume_from(path: Path, learner: Learner, source: BatchSource, label: str, resume: bool) -> float:
+    """Restore learner, source and RNG states from the checkpoint of the same run; never overwrite another.
+
+    Returns the training seconds the run had spent before."""
     if not resume:
         raise RLSFTError(f"{path} already exists and resume=false; pass another run_dir= or delete that run.")
     state = checkpoint.load(path, map_location=learner.device)
@@ -84,3 +110,4 @@ def resume_from(path: Path, learner: Learner, source: BatchSource, label: str, r
     learner.load_state_dict(state["learner"])
     source.load_state_dict(state["source"])
     checkpoint.set_rng_state(state["rng"])
+    return float(state.get("seconds", 0.0))
