@@ -71,6 +71,8 @@ def fit(
     logger = MetricsLogger(run_dir, resume_step=learner.step)
     total = learner.config.steps
     state = {"config": OmegaConf.to_yaml(cfg, resolve=True), "label": label, **(metadata or {})}
+    if cfg.evaluation.snapshots and learner.step == 0:  # the untrained policy starts the record
+        save_snapshot(run_dir, learner, {})
     with tqdm(total=total, initial=learner.step, desc=label, disable=not cfg.progress, dynamic_ncols=True) as bar:
         while learner.step < total:
             metrics = learner.train_step(source.sample())
@@ -82,9 +84,8 @@ def fit(
                 with clock.paused():
                     evaluation = evaluate(cfg.evaluation.interim_episodes)
                 result = logger.log("eval", step, {**evaluation, "seconds": clock.seconds()})
-                if cfg.evaluation.snapshots:  # a record of the policy's progress, e.g. for `rlsft data make`
-                    snapshot = {"policy": learner.policy.state_dict(), "step": step, "eval": result}
-                    checkpoint.save_atomic(snapshot, run_dir / "snapshots" / f"step{step:09d}.pt")
+                if cfg.evaluation.snapshots:
+                    save_snapshot(run_dir, learner, result)
             if step % cfg.checkpoint_every == 0 or step == total:
                 state.update(learner=learner.state_dict(), source=source.state_dict(), rng=checkpoint.rng_state())
                 state["seconds"] = clock.seconds()
@@ -94,6 +95,12 @@ def fit(
     final = logger.log("eval", learner.step, {**evaluate(cfg.evaluation.episodes), "seconds": seconds}) if evaluate else {}
     logger.close()
     return final
+
+
+def save_snapshot(run_dir: Path, learner: Learner, evaluation: dict[str, float]) -> None:
+    """The policy at this step, a record of its progress (`rlsft data policies` reads them)."""
+    snapshot = {"policy": learner.policy.state_dict(), "step": learner.step, "eval": evaluation}
+    checkpoint.save_atomic(snapshot, run_dir / "snapshots" / f"step{learner.step:09d}.pt")
 
 
 def resume_from(path: Path, learner: Learner, source: BatchSource, label: str, resume: bool) -> float:

@@ -5,11 +5,15 @@ from __future__ import annotations
 import json
 
 import pytest
+import torch
 from omegaconf import OmegaConf
 
+from rlsft import checkpoint
 from rlsft.behaviour import export_policies, make_dataset
-from rlsft.cli import main
+from rlsft.checkpoint import seed_everything
+from rlsft.cli import compose_config, main
 from rlsft.data import load_dataset
+from rlsft.policies import make_policy
 
 HOPPER = OmegaConf.create(
     {"name": "hopper", "id": "Hopper-v5", "ref_min_score": -20.272305, "ref_max_score": 3234.3}
@@ -52,3 +56,12 @@ def test_made_datasets_load_back_with_reference_scores(kind, shipped, tmp_path) 
     assert trajectories["action"].abs().max() <= 1.0
     assert (dataset.ref_min_score, dataset.ref_max_score) == (-20.272305, 3234.3)
     assert make_dataset(HOPPER, kind, 600, str(tmp_path), policy_root=shipped["root"]) == ident  # made once
+
+
+def test_replay_starts_with_the_untrained_policy(shipped) -> None:
+    """replay/000 is the step-0 snapshot: PPO's initial actor, as seeding rebuilds it."""
+    seed_everything(0)  # the tiny run's seed; the trainer builds the policy right after seeding
+    untrained = make_policy(compose_config("train", ["algorithm=ppo"]).policy, 11, 3)
+    replay = checkpoint.load(shipped["root"] / "hopper" / "replay" / "000.pt")["policy"]
+    for name, tensor in untrained.actor.state_dict().items():
+        assert torch.equal(tensor, replay[name]), name

@@ -4,7 +4,8 @@
     medium         the PPO snapshot whose return is closest to a third of the expert's
     expert         the final PPO policy
     medium-replay  what the agent saw until it reached medium, rebuilt by rolling out the
-                   recorded snapshots of that training run in order
+                   recorded snapshots of that training run in order, from the untrained
+                   policy (step 0) on, each for the frames collected until the next
     medium-expert  medium and expert episodes, half each
 
 Behaviour actions are sampled from the policy's Gaussian and clipped to [-1, 1]. The
@@ -186,14 +187,18 @@ def export_policies(
     Returns are those of sampled actions, which is how the datasets are recorded (D4RL's
     medium policies likewise reach a third of the expert's return as sampled).
 
-    medium-replay's record is every snapshot up to medium with the frames it collected.
+    medium-replay's record is what the agent saw until it reached medium: each snapshot
+    from the untrained policy (step 0) on, rolled out for the frames collected between it
+    and the next snapshot.
     """
     run_dir = Path(run_dir)
     snapshot_paths = sorted((run_dir / "snapshots").glob("step*.pt"))
     final = checkpoint.load(run_dir / "checkpoint.pt")
-    if not snapshot_paths:
-        raise RLSFTError(f"{run_dir} has no snapshots; train PPO with evaluation.every=N evaluation.snapshots=true.")
     snapshots = [checkpoint.load(path) for path in snapshot_paths]
+    if len(snapshots) < 2 or snapshots[0]["step"] != 0:
+        raise RLSFTError(
+            f"{run_dir} lacks snapshots from step 0 on; train PPO with evaluation.every=N evaluation.snapshots=true."
+        )
     # Returns with sampled actions, as the datasets will hold them: the training episodes
     # logged just before each snapshot, and the last ones for the expert.
     logged = [(int(r["step"]), float(r["episode_return"])) for r in csv.DictReader((run_dir / "train.csv").open())
@@ -204,7 +209,7 @@ def export_policies(
         return sum(recent) / len(recent) if recent else float("-inf")
 
     expert_return = sampled_return(logged[-1][0]) if logged else float("nan")
-    medium_index = min(range(len(snapshots)), key=lambda i: abs(sampled_return(snapshots[i]["step"]) - expert_return / 3))
+    medium_index = min(range(1, len(snapshots)), key=lambda i: abs(sampled_return(snapshots[i]["step"]) - expert_return / 3))
     folder = root / env_name
     shutil.rmtree(folder, ignore_errors=True)
     (folder / "replay").mkdir(parents=True)
@@ -216,13 +221,12 @@ def export_policies(
     checkpoint.save_atomic(actor(snapshots[medium_index]["policy"]), folder / "medium.pt")
     config = OmegaConf.to_container(OmegaConf.create(final["config"]))
     frames_per_step = config["algorithm"]["rollout"]["frames"] / config["learner"]["steps"]
-    replay, replay_frames, previous = [], [], 0
-    for index in range(medium_index + 1):
+    replay, replay_frames = [], []
+    for index in range(medium_index):  # the interval from snapshot `index` to the next, up to medium
         name = f"replay/{index:03d}"
         checkpoint.save_atomic(actor(snapshots[index]["policy"]), folder / f"{name}.pt")
         replay.append(name)
-        replay_frames.append(round((snapshots[index]["step"] - previous) * frames_per_step))
-        previous = snapshots[index]["step"]
+        replay_frames.append(round((snapshots[index + 1]["step"] - snapshots[index]["step"]) * frames_per_step))
     policy_cfg = config["policy"]
     record = {
         "observation_dim": observation_dim,
