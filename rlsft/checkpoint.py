@@ -38,7 +38,9 @@ def load(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except Exception as error:  # truncated file, foreign pickle, ...
-        raise RLSFTError(f"Checkpoint {path} cannot be read ({reason(error)}); it is corrupt or not an rlsft checkpoint.") from error
+        raise RLSFTError(
+            f"Checkpoint {path} cannot be read ({reason(error)}); it is corrupt or not an rlsft checkpoint."
+        ) from error
 
 
 def rng_state() -> dict[str, Any]:

@@ -55,7 +55,9 @@ def compose_config(name: str, overrides: list[str]) -> DictConfig:
         with initialize_config_module("rlsft.configs", version_base="1.3"):
             return compose(config_name=name, overrides=overrides)
     except (HydraException, OmegaConfBaseException) as error:
-        raise RLSFTError(f"Bad override ({reason(error)}); write key=value with a key from `rlsft {name} --cfg`.") from error
+        raise RLSFTError(
+            f"Bad override ({reason(error)}); write key=value with a key from `rlsft {name} --cfg`."
+        ) from error
 
 
 def run_train(overrides: list[str]) -> dict:
@@ -122,7 +124,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except OmegaConfBaseException as error:  # a config value that cannot be resolved or has the wrong type
         cause = error.__cause__
-        message = str(cause) if isinstance(cause, RLSFTError) else f"Bad config value ({reason(error)}); fix that override."
+        message = (
+            str(cause) if isinstance(cause, RLSFTError) else f"Bad config value ({reason(error)}); fix that override."
+        )
         print(f"rlsft: error: {message}", file=sys.stderr)
         return 2
     print(json.dumps(result, indent=2))

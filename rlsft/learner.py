@@ -48,8 +48,14 @@ class LearnerConfig:
                 raise RLSFTError(
                     f"learner.{field_name}={getattr(self, field_name)!r} is not one of {list(allowed)}; fix the override."
                 )
-        if (self.steps is None and not self.epochs) or (self.steps is not None and self.steps < 1) or self.batch_size < 1:
-            raise RLSFTError("learner.steps (or learner.epochs) and learner.batch_size must be positive; fix the override.")
+        if (
+            (self.steps is None and not self.epochs)
+            or (self.steps is not None and self.steps < 1)
+            or self.batch_size < 1
+        ):
+            raise RLSFTError(
+                "learner.steps (or learner.epochs) and learner.batch_size must be positive; fix the override."
+            )
 
     def sized_for(self, trajectories: int) -> LearnerConfig:
         """This config with `steps` = `epochs` passes over `trajectories` (when steps is None) and

@@ -67,7 +67,9 @@ def fit(
     evaluation's metrics are returned. `metadata` is stored in every checkpoint.
     """
     checkpoint_path = run_dir / CHECKPOINT
-    clock = TrainingClock(resume_from(checkpoint_path, learner, source, label, resume) if checkpoint_path.exists() else 0)
+    clock = TrainingClock(
+        resume_from(checkpoint_path, learner, source, label, resume) if checkpoint_path.exists() else 0
+    )
     logger = MetricsLogger(run_dir, resume_step=learner.step)
     total = learner.config.steps
     state = {"config": OmegaConf.to_yaml(cfg, resolve=True), "label": label, **(metadata or {})}
@@ -92,7 +94,9 @@ def fit(
                 checkpoint.save_atomic(state, checkpoint_path)
             bar.update()
     seconds = clock.seconds()
-    final = logger.log("eval", learner.step, {**evaluate(cfg.evaluation.episodes), "seconds": seconds}) if evaluate else {}
+    final = (
+        logger.log("eval", learner.step, {**evaluate(cfg.evaluation.episodes), "seconds": seconds}) if evaluate else {}
+    )
     logger.close()
     return final
 

@@ -30,7 +30,9 @@ def import_module_named(module: str) -> None:
     try:
         importlib.import_module(module)
     except ImportError as error:
-        raise RLSFTError(f"Cannot import {module!r} listed in imports ({reason(error)}); put it on PYTHONPATH.") from error
+        raise RLSFTError(
+            f"Cannot import {module!r} listed in imports ({reason(error)}); put it on PYTHONPATH."
+        ) from error
 
 
 def train(cfg: DictConfig) -> dict[str, float | str]:

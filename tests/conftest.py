@@ -78,5 +78,7 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def hopper_minari(hopper_episodes: list[EpisodeData], data_dir: Path) -> str:
     """A Minari dataset id, written under `data_dir/minari` with D4RL reference scores."""
-    write_minari("test/hopper/random-v0", hopper_episodes, ENV_ID, data_dir, ref_min_score=-20.272305, ref_max_score=3234.3)
+    write_minari(
+        "test/hopper/random-v0", hopper_episodes, ENV_ID, data_dir, ref_min_score=-20.272305, ref_max_score=3234.3
+    )
     return "test/hopper/random-v0"

@@ -15,9 +15,7 @@ from rlsft.cli import compose_config, main
 from rlsft.data import load_dataset
 from rlsft.policies import make_policy
 
-HOPPER = OmegaConf.create(
-    {"name": "hopper", "id": "Hopper-v5", "ref_min_score": -20.272305, "ref_max_score": 3234.3}
-)
+HOPPER = OmegaConf.create({"name": "hopper", "id": "Hopper-v5", "ref_min_score": -20.272305, "ref_max_score": 3234.3})
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +36,9 @@ def test_export_picks_medium_and_records_the_replay(shipped) -> None:
     record, folder = shipped["record"], shipped["root"] / "hopper"
     assert (folder / "expert.pt").is_file() and (folder / "medium.pt").is_file()
     assert len(record["replay"]) == len(record["replay_frames"]) >= 1
-    assert record["medium_step"] % 4 == 0 and all(frames == 512 for frames in record["replay_frames"])  # 2 rollouts of 2 x 128
+    assert record["medium_step"] % 4 == 0 and all(
+        frames == 512 for frames in record["replay_frames"]
+    )  # 2 rollouts of 2 x 128
     assert json.loads((folder / "record.json").read_text()) == record
 
 

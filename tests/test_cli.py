@@ -73,6 +73,7 @@ def test_resume_is_exact(hopper_minari, data_dir, tmp_path):
     for key in ("policy", "algorithm"):
         for name, tensor in a[key].items():
             assert torch.equal(tensor, b[key][name]), f"{key}.{name} differs after resume"
+
     def without_time(rows: list[dict]) -> list[dict]:  # wall-clock differs from run to run
         return [{key: value for key, value in row.items() if key != "seconds"} for row in rows]
 
@@ -90,8 +91,12 @@ def test_user_errors_are_one_sentence(hopper_minari, data_dir, tmp_path, capsys)
     run = tmp_path / "run"
     assert "Unknown algorithm 'ppo2'" in error_of(small_run(hopper_minari, data_dir, run, "algorithm=ppo2"), capsys)
     assert "Unknown env 'hoppr'" in error_of(small_run(hopper_minari, data_dir, run, "env=hoppr"), capsys)
-    assert "Could not override 'learner.lrr'" in error_of(small_run(hopper_minari, data_dir, run, "learner.lrr=1"), capsys)
-    assert "could not be converted to Float" in error_of(small_run(hopper_minari, data_dir, run, "learner.lr=fast"), capsys)
+    assert "Could not override 'learner.lrr'" in error_of(
+        small_run(hopper_minari, data_dir, run, "learner.lrr=1"), capsys
+    )
+    assert "could not be converted to Float" in error_of(
+        small_run(hopper_minari, data_dir, run, "learner.lr=fast"), capsys
+    )
     assert "actions of dim 3" in error_of(small_run(hopper_minari, data_dir, run, "env=halfcheetah"), capsys)
     assert "keeps none of 40" in error_of(
         small_run(hopper_minari, data_dir, run, "algorithm=sft", "algorithm.curation.by=threshold",
@@ -120,7 +125,11 @@ def test_the_default_main_job_resolves(capsys) -> None:
     from rlsft.cli import compose_config
 
     cfg = OmegaConf.to_container(compose_config("train", []), resolve=True)
-    assert (cfg["algorithm"]["name"], cfg["env"]["id"], cfg["data"]) == ("iw_sft_q", "Hopper-v5", "rlsft/hopper/medium-replay-v0")
+    assert (cfg["algorithm"]["name"], cfg["env"]["id"], cfg["data"]) == (
+        "iw_sft_q",
+        "Hopper-v5",
+        "rlsft/hopper/medium-replay-v0",
+    )
     budget = "paper" if torch.cuda.is_available() else "cpu"
     expected_steps = {"paper": 2000, "cpu": 750}[budget]
     assert cfg["learner"]["steps"] == expected_steps and cfg["reference"]["learner"]["lr"] == 1e-3

@@ -8,9 +8,9 @@ import h5py
 import numpy as np
 import pytest
 import torch
+from conftest import write_d4rl_file
 from tensordict import TensorDict
 
-from conftest import write_d4rl_file
 from rlsft.data import curate, load_dataset, trajectory_buffer
 from rlsft.data.trajectories import episode_ends, flat_to_trajectories
 from rlsft.errors import RLSFTError
@@ -28,7 +28,8 @@ def test_minari_and_d4rl_files_load_to_the_same_tensordict(hopper_minari, hopper
     torch.testing.assert_close(from_minari.trajectories["return"], expected_returns)
     first = hopper_episodes[0]
     torch.testing.assert_close(
-        from_minari.trajectories["observation"][0, : len(first.actions)], torch.as_tensor(first.observations[:-1], dtype=torch.float32)
+        from_minari.trajectories["observation"][0, : len(first.actions)],
+        torch.as_tensor(first.observations[:-1], dtype=torch.float32),
     )
     assert (from_minari.ref_min_score, from_minari.ref_max_score) == (-20.272305, 3234.3)
     assert from_minari.env_id == "Hopper-v5"

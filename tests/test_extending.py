@@ -30,6 +30,8 @@ def test_the_extending_page_adds_a_task_a_verifier_and_an_algorithm(tmp_path, mo
     assert main(command) == 0
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["algorithm"] == "rwr" and summary["env"] == "times_table" and summary["steps"] == 3
-    assert summary["completions_kept"] == summary["completions_total"] == 121 - 24  # 11 x 11 pairs, 24 held out; curation by none keeps all
+    assert (
+        summary["completions_kept"] == summary["completions_total"] == 121 - 24
+    )  # 11 x 11 pairs, 24 held out; curation by none keeps all
     assert 0 <= summary["accuracy"] <= 1
     assert "weight_max" in (run_dir / "train.csv").read_text().splitlines()[0]

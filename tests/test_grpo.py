@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import torch
+from test_generation import BOS, EOS, PAD, tiny_llama
 
 from rlsft.algorithms.grpo import GRPO, group_advantages
 from rlsft.envs.generation import TransformersGenerator
 from rlsft.policies.causal_lm import CausalLMPolicy
-from test_generation import BOS, EOS, PAD, tiny_llama
 
 
 def test_group_advantages_match_a_hand_computation() -> None:
@@ -16,7 +16,9 @@ def test_group_advantages_match_a_hand_computation() -> None:
     # group 7: mean 0.5, std 0.5 -> +-1; group 3: all right -> 0; a group of one -> 0
     expected = torch.tensor([1.0, -1.0, -1.0, 1.0, 0.0, 0.0, 0.0])
     torch.testing.assert_close(group_advantages(reward, group, eps=0.0).nan_to_num(0.0), expected)
-    torch.testing.assert_close(group_advantages(reward, group, scale=False), torch.tensor([0.5, -0.5, -0.5, 0.5, 0, 0, 0]))
+    torch.testing.assert_close(
+        group_advantages(reward, group, scale=False), torch.tensor([0.5, -0.5, -0.5, 0.5, 0, 0, 0])
+    )
     assert torch.isfinite(group_advantages(reward, group)).all()  # eps keeps zero-variance groups finite
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import math
+import pickle
 
 import pytest
 import torch
@@ -56,7 +57,7 @@ def test_checkpoint_round_trip_with_rng_states(tmp_path) -> None:
 def test_a_failed_write_keeps_the_old_checkpoint(tmp_path) -> None:
     path = tmp_path / "checkpoint.pt"
     checkpoint.save_atomic({"step": 1}, path)
-    with pytest.raises(Exception):
+    with pytest.raises((pickle.PicklingError, AttributeError)):  # which one depends on where the lambda lives
         checkpoint.save_atomic({"step": 2, "bad": lambda: None}, path)  # unpicklable
     assert checkpoint.load(path) == {"step": 1}
     assert [p.name for p in tmp_path.iterdir()] == ["checkpoint.pt"]

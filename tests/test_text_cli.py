@@ -69,7 +69,11 @@ def test_grpo_trains_on_groups_and_resumes(tmp_path, capsys):
 
 def test_curated_file_in_the_s1k_layout_trains_sft(tmp_path):
     records = [
-        {"question": f"What is {a} + {a}?", "deepseek_thinking_trajectory": f"{a} + {a}", "deepseek_attempt": f"#### {2 * a}"}
+        {
+            "question": f"What is {a} + {a}?",
+            "deepseek_thinking_trajectory": f"{a} + {a}",
+            "deepseek_attempt": f"#### {2 * a}",
+        }
         for a in range(10, 20)
     ]
     path = tmp_path / "s1k.jsonl"
@@ -85,7 +89,11 @@ def test_one_loss_implementation_serves_both_domains():
         assert Algorithm.registry[cfg.algorithm.name] is IWSFT
     control, text = (compose_config("train", [f"env={env}", "algorithm=iw_sft"]) for env in ("hopper", "arithmetic"))
     assert (control.algorithm.options.q, control.algorithm.options.alpha) == ("ema", 10.0)  # method.md §4, control
-    assert (text.algorithm.options.q, text.algorithm.options.alpha, text.algorithm.options.w_max) == ("policy", 1.0, 16.0)
+    assert (text.algorithm.options.q, text.algorithm.options.alpha, text.algorithm.options.w_max) == (
+        "policy",
+        1.0,
+        16.0,
+    )
     assert text.algorithm.options.reduction == "token_mean" and not text.algorithm.options.self_normalize
 
 

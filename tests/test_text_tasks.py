@@ -20,7 +20,9 @@ def test_arithmetic_split_is_disjoint_deterministic_and_verifiable() -> None:
                                              "test_size": 100}).examples("train")  # fmt: skip
     a, symbol, b = test[0].prompt.removeprefix("What is ").removesuffix("?").split()
     assert test[0].answer == str(eval(f"{a} {symbol} {b}"))  # noqa: S307 - two literal integers
-    verdicts = make_verifier("exact_numeric", {})([f"The sum is {e.answer}." for e in test[:5]], [e.answer for e in test[:5]])
+    verdicts = make_verifier("exact_numeric", {})(
+        [f"The sum is {e.answer}." for e in test[:5]], [e.answer for e in test[:5]]
+    )
     assert all(v.success for v in verdicts)
 
 
@@ -40,7 +42,9 @@ def test_gsm8k_math_and_jsonl_files(tmp_path) -> None:
     [example] = make_task("gsm8k", {"path": str(gsm8k)}).examples("test")
     assert example.answer.endswith("#### 72")
     assert make_verifier("exact_numeric", {})(["#### 72"], [example.answer])[0].success
-    (tmp_path / "math.jsonl").write_text(json.dumps({"problem": "1/2 + 1/2?", "solution": "It is $\\boxed{1}$."}) + "\n")
+    (tmp_path / "math.jsonl").write_text(
+        json.dumps({"problem": "1/2 + 1/2?", "solution": "It is $\\boxed{1}$."}) + "\n"
+    )
     [problem] = make_task("math", {"path": str(tmp_path / "math.jsonl")}).examples("train")
     assert problem.answer == "It is $\\boxed{1}$."
     (tmp_path / "own.jsonl").write_text('{"q": "2+2?", "a": "4"}\n\n{"q": "3+3?", "a": "6"}\n')

@@ -1,7 +1,7 @@
 """The clipped importance-ratio surrogate shared by PPO and GRPO (Schulman et al., 2017).
 
-    r_t = pi_theta(a_t|s_t) / pi_old(a_t|s_t)
-    L   = - mean_t min(r_t A_t, clip(r_t, 1 - eps, 1 + eps) A_t)     over the real steps
+r_t = pi_theta(a_t|s_t) / pi_old(a_t|s_t)
+L   = - mean_t min(r_t A_t, clip(r_t, 1 - eps, 1 + eps) A_t)     over the real steps
 """
 
 from __future__ import annotations

@@ -209,7 +209,9 @@ def export_policies(
         return sum(recent) / len(recent) if recent else float("-inf")
 
     expert_return = sampled_return(logged[-1][0]) if logged else float("nan")
-    medium_index = min(range(1, len(snapshots)), key=lambda i: abs(sampled_return(snapshots[i]["step"]) - expert_return / 3))
+    medium_index = min(
+        range(1, len(snapshots)), key=lambda i: abs(sampled_return(snapshots[i]["step"]) - expert_return / 3)
+    )
     folder = root / env_name
     shutil.rmtree(folder, ignore_errors=True)
     (folder / "replay").mkdir(parents=True)

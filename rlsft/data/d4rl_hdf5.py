@@ -19,13 +19,13 @@ def read_d4rl_hdf5(path: Path) -> TrajectoryDataset:
         with h5py.File(path, "r") as file:
             missing = [key for key in REQUIRED_KEYS if key not in file]
             if missing:
-                raise RLSFTError(
-                    f"{path} lacks the D4RL keys {missing}; a D4RL file holds {list(REQUIRED_KEYS)}."
-                )
+                raise RLSFTError(f"{path} lacks the D4RL keys {missing}; a D4RL file holds {list(REQUIRED_KEYS)}.")
             arrays = {key: np.asarray(file[key]) for key in REQUIRED_KEYS}
             env_id = file.attrs.get("env_id")
     except OSError as error:
-        raise RLSFTError(f"{path} is not a readable HDF5 file ({reason(error)}); re-download or re-export it.") from error
+        raise RLSFTError(
+            f"{path} is not a readable HDF5 file ({reason(error)}); re-download or re-export it."
+        ) from error
     terminated = arrays["terminals"].astype(bool)
     truncated = arrays["timeouts"].astype(bool) & ~terminated
     return TrajectoryDataset(

@@ -20,9 +20,7 @@ from rlsft.policies.causal_lm import pad, position_ids
 
 
 class Generator(Protocol):
-    def generate(
-        self, prompts: Sequence[Sequence[int]], max_new_tokens: int, temperature: float
-    ) -> TensorDict: ...
+    def generate(self, prompts: Sequence[Sequence[int]], max_new_tokens: int, temperature: float) -> TensorDict: ...
 
 
 class TransformersGenerator:

@@ -22,7 +22,9 @@ def env_dims(env_id: str) -> tuple[int, int]:
     try:
         env = gymnasium.make(env_id)
     except gymnasium.error.Error as error:
-        raise RLSFTError(f"Cannot make env {env_id!r} ({reason(error)}); pick an installed gymnasium id in env.id.") from error
+        raise RLSFTError(
+            f"Cannot make env {env_id!r} ({reason(error)}); pick an installed gymnasium id in env.id."
+        ) from error
     dims = int(np.prod(env.observation_space.shape)), int(np.prod(env.action_space.shape))
     env.close()
     return dims

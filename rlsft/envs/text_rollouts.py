@@ -37,7 +37,11 @@ class TextRolloutSource:
         if minibatches > prompts_per_batch:
             raise ValueError(f"{minibatches} minibatches cannot each hold a whole group of {prompts_per_batch} prompts")
         self.sampler, self.examples, self.reference = sampler, list(examples), reference
-        self.prompts_per_batch, self.samples_per_prompt, self.temperature = prompts_per_batch, samples_per_prompt, temperature
+        self.prompts_per_batch, self.samples_per_prompt, self.temperature = (
+            prompts_per_batch,
+            samples_per_prompt,
+            temperature,
+        )
         self.epochs, self.minibatches = epochs, minibatches
         self.order = torch.Generator().manual_seed(seed)  # prompt order: its state is checkpointed
         self.pending: list[int] = []  # prompts of this pass not yet drawn

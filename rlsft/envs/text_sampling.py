@@ -11,6 +11,7 @@ completion `reward` (= `return`, what curation filters on), `success`, `format_o
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 import torch
@@ -57,7 +58,9 @@ class TextSampler:
             # One width for every chunk: prompts right-aligned at prompt_width, responses after.
             left = prompt_width - max(len(prompt) for prompt in chunk)
             right = width - left - part["tokens"].shape[1]
-            parts.append(part.apply(lambda x: torch.nn.functional.pad(x, (left, right)), batch_size=part.batch_size))
+            parts.append(
+                part.apply(functools.partial(torch.nn.functional.pad, pad=(left, right)), batch_size=part.batch_size)
+            )
         batch = trim_padding(torch.cat(parts))
         verdicts = self.verifier(decode_responses(self.tokenizer, batch), [examples[index].answer for index in rows])
         reward = torch.tensor([verdict.reward for verdict in verdicts], device=batch.device)

@@ -36,7 +36,9 @@ except ImportError as error:  # pragma: no cover - depends on the machine
 
 
 class VLLMGenerator:
-    def __init__(self, model: nn.Module, tokenizer: PreTrainedTokenizerBase, gpu_memory_utilization: float = 0.3) -> None:
+    def __init__(
+        self, model: nn.Module, tokenizer: PreTrainedTokenizerBase, gpu_memory_utilization: float = 0.3
+    ) -> None:
         self.model, self.tokenizer = model, tokenizer
         self.llm = LLM(
             model=model.config.name_or_path,
@@ -55,13 +57,15 @@ class VLLMGenerator:
         parameters = SamplingParams(
             temperature=temperature, max_tokens=max_new_tokens, logprobs=0, stop_token_ids=[self.tokenizer.eos_token_id]
         )
-        outputs = self.llm.generate([TokensPrompt(prompt_token_ids=list(p)) for p in prompts], parameters, use_tqdm=False)
+        outputs = self.llm.generate(
+            [TokensPrompt(prompt_token_ids=list(p)) for p in prompts], parameters, use_tqdm=False
+        )
         completions = [output.outputs[0] for output in outputs]
         responses = [list(completion.token_ids) for completion in completions]
         batch = text_batch(prompts, responses, self.tokenizer.pad_token_id)
         # The sampler's log-prob of each response token, placed where `mask` marks the response.
         log_probs = [
-            [step[token].logprob for token, step in zip(completion.token_ids, completion.logprobs)]
+            [step[token].logprob for token, step in zip(completion.token_ids, completion.logprobs, strict=True)]
             for completion in completions
         ]
         batch["sample_log_prob"] = torch.zeros(batch["mask"].shape)

@@ -17,7 +17,7 @@ from rlsft.algorithms import Algorithm
 from rlsft.data import TrajectorySource, curate, trajectory_buffer
 from rlsft.data.text import curated_completions, sampled_completions
 from rlsft.envs.generation import make_generator
-from rlsft.envs.text import make_task
+from rlsft.envs.text import TextTask, make_task
 from rlsft.envs.text_rollouts import TextRolloutSource
 from rlsft.envs.text_sampling import TextSampler, completion_rates
 from rlsft.envs.verifiers import make_verifier
@@ -34,9 +34,13 @@ def text_sampler(cfg: DictConfig, policy: CausalLMPolicy, tokenizer: PreTrainedT
     return TextSampler(generator, tokenizer, verifier, cfg.env.max_new_tokens, cfg.generation.completions_per_call)
 
 
+def text_task(cfg: DictConfig) -> TextTask:
+    return make_task(cfg.env.task.name, OmegaConf.to_container(cfg.env.task.options, resolve=True))
+
+
 def held_out_evaluation(cfg: DictConfig, sampler: TextSampler) -> Callable[[int], dict[str, float]]:
     """evaluate(prompts): greedy completions of the first `prompts` held-out prompts, scored."""
-    held_out = make_task(cfg.env.task.name, OmegaConf.to_container(cfg.env.task.options, resolve=True)).examples("test")
+    held_out = text_task(cfg).examples("test")
     return lambda prompts: completion_rates(sampler.sample(held_out[:prompts], 1, temperature=0.0))
 
 
@@ -44,24 +48,26 @@ def text_experiment(cfg: DictConfig, algorithm: Algorithm, learner_config: Learn
     device = resolve_device(learner_config.device)
     policy, tokenizer = load_causal_lm(cfg.policy.model, cfg.policy.gguf_file, cfg.policy.dtype)
     policy = policy.to(device)
-    task = make_task(cfg.env.task.name, OmegaConf.to_container(cfg.env.task.options, resolve=True))
+    prompts = text_task(cfg).examples("train")
     sampler = text_sampler(cfg, policy, tokenizer)
     # pi_ref: the start model, frozen before any step (a copy only when a loss reads it).
     reference = copy.deepcopy(policy).requires_grad_(False).eval() if algorithm.requires_ref_log_prob else None
+    evaluate = held_out_evaluation(cfg, sampler)
     if algorithm.source == "rollouts":
-        source = TextRolloutSource(sampler, task.examples("train"), seed=cfg.seed, reference=reference, **cfg.algorithm.rollout)
-        learner_config, data, about = learner_config.sized_for(0), f"{cfg.env.name} rollouts", {}
+        source = TextRolloutSource(sampler, prompts, seed=cfg.seed, reference=reference, **cfg.algorithm.rollout)
+        return Experiment(policy, source, learner_config.sized_for(0), evaluate, f"{cfg.env.name} rollouts", "accuracy")
+
+    if cfg.data == "sampled":
+        completions, data = (
+            sampled_completions(sampler, prompts, cfg, device),
+            f"{cfg.env.name} completions of the start model",
+        )
     else:
-        if cfg.data == "sampled":
-            completions = sampled_completions(sampler, task.examples("train"), cfg, device)
-            data = f"{cfg.env.name} completions of the start model"
-        else:
-            completions = curated_completions(cfg.data, cfg.data_format, tokenizer)
-            data = str(cfg.data)
-        trajectories = curate(completions, cfg.algorithm.curation.by, list(cfg.algorithm.curation.levels))
-        if reference is not None:
-            trajectories["ref_log_prob"] = reference_log_prob(reference, trajectories)
-        learner_config = learner_config.sized_for(len(trajectories))
-        buffer = trajectory_buffer(trajectories, algorithm.sampling, learner_config.batch_size, device)
-        source, about = TrajectorySource(buffer), {"completions_kept": len(trajectories), "completions_total": len(completions)}
-    return Experiment(policy, source, learner_config, held_out_evaluation(cfg, sampler), data, "accuracy", about)
+        completions, data = curated_completions(cfg.data, cfg.data_format, tokenizer), str(cfg.data)
+    trajectories = curate(completions, cfg.algorithm.curation.by, list(cfg.algorithm.curation.levels))
+    if reference is not None:
+        trajectories["ref_log_prob"] = reference_log_prob(reference, trajectories)
+    learner_config = learner_config.sized_for(len(trajectories))
+    source = TrajectorySource(trajectory_buffer(trajectories, algorithm.sampling, learner_config.batch_size, device))
+    about = {"completions_kept": len(trajectories), "completions_total": len(completions)}
+    return Experiment(policy, source, learner_config, evaluate, data, "accuracy", about)

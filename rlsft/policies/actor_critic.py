@@ -29,9 +29,7 @@ class ActorCritic(nn.Module):
         log_std_max: float = 2.0,
     ) -> None:
         super().__init__()
-        self.actor = GaussianMLP(
-            observation_dim, action_dim, hidden_sizes, log_std_min, log_std_max, True, activation
-        )
+        self.actor = GaussianMLP(observation_dim, action_dim, hidden_sizes, log_std_min, log_std_max, True, activation)
         self.critic = mlp(observation_dim, 1, hidden_sizes, activation)
         self.observation_moments = RunningMoments((observation_dim,))
         # CleanRL's initialisation: orthogonal, gain sqrt(2); small output layers.

@@ -64,7 +64,7 @@ def decode_responses(tokenizer: PreTrainedTokenizerBase, batch: TensorDict) -> l
     """The text of each row's response tokens, without special tokens."""
     return [
         tokenizer.decode(tokens[mask], skip_special_tokens=True)
-        for tokens, mask in zip(batch["tokens"].cpu(), batch["mask"].cpu())
+        for tokens, mask in zip(batch["tokens"].cpu(), batch["mask"].cpu(), strict=True)
     ]
 
 

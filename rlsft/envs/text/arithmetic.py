@@ -30,7 +30,9 @@ class Arithmetic(TextTask):
     ) -> None:
         unknown = set(operations) - set(OPERATIONS)
         if unknown or not operations or digits < 1:
-            raise ValueError(f"arithmetic needs digits >= 1 and operations from {list(OPERATIONS)}, not {digits}, {operations}")
+            raise ValueError(
+                f"arithmetic needs digits >= 1 and operations from {list(OPERATIONS)}, not {digits}, {operations}"
+            )
         self.digits, self.operations = digits, list(operations)
         self.sizes = {"train": train_size, "test": test_size}
         self.test_fraction, self.seed = test_fraction, seed

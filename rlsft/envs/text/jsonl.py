@@ -50,7 +50,9 @@ class PromptAnswerFile(TextTask):
         records = read_records(path)
         missing = [key for key in (self.prompt_key, self.answer_key) if records and key not in records[0]]
         if not records or missing:
-            raise RLSFTError(f"{path} has no records with fields {self.prompt_key!r} and {self.answer_key!r}; fix the file or the task's keys.")
+            raise RLSFTError(
+                f"{path} has no records with fields {self.prompt_key!r} and {self.answer_key!r}; fix the file or the task's keys."
+            )
         return [TextExample(str(r[self.prompt_key]), str(r[self.answer_key])) for r in records]
 
 
