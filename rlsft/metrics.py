@@ -34,8 +34,10 @@ class MetricsLogger:
     def log(self, stream: str, step: int, metrics: dict[str, float | torch.Tensor]) -> dict[str, float]:
         """Write one row; tensors are fetched from the device here, in one transfer."""
         names = list(metrics)
-        values = torch.stack([torch.as_tensor(metrics[n], dtype=torch.float32).cpu() for n in names]).tolist()
-        row = dict(zip(names, values))
+        tensors = [torch.as_tensor(metrics[name], dtype=torch.float32) for name in names]
+        device = next((t.device for t in tensors if t.device.type != "cpu"), torch.device("cpu"))
+        values = torch.stack([t.to(device) for t in tensors]).tolist()  # stacked where they are, fetched once
+        row = dict(zip(names, values, strict=True))
         path = self.run_dir / f"{stream}.csv"
         new_names = [n for n in names if n not in self.columns.get(stream, [])]
         if new_names:  # a metric seen for the first time (e.g. the first finished episode): widen the file

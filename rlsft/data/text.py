@@ -81,8 +81,8 @@ def curated_completions(path: str, fields: DictConfig, tokenizer: PreTrainedToke
     ]
     batch = text_batch(prompts, completions, tokenizer.pad_token_id)
     count = len(records)
-    batch["reward"] = batch["return"] = torch.ones(count)  # curated: every completion passed
+    batch["reward"], batch["return"] = torch.ones(count), torch.ones(count)  # curated: every completion passed
     batch["success"], batch["format_ok"] = torch.ones(count, dtype=torch.bool), torch.ones(count, dtype=torch.bool)
     batch["parse_error"] = torch.zeros(count, dtype=torch.bool)
-    batch["group"] = batch["episode"] = torch.arange(count)
+    batch["group"], batch["episode"] = torch.arange(count), torch.arange(count)
     return batch
