@@ -1,0 +1,157 @@
+"""Held-out accuracy on the arithmetic task: the start model, the SFT family and GRPO, over seeds.
+
+Each (method, seed) is one `rlsft train env=arithmetic policy=<policy> ...` run under
+`--runs-root/<policy>/<method>-seed<seed>`; finished runs are read, missing ones trained.
+
+    base             the start model itself (greedy decoding is deterministic: one number)
+    sft              algorithm=sft: the start model's verified samples, 5 epochs
+    iw_sft           algorithm=iw_sft with method.md §4's LLM defaults (q = policy, alpha 1, clip [0, 16])
+    iw_sft_per_step  the same with per-token weights clipped to [0.2, 1.8]
+    sft_q            algorithm=sft_q (verifier scores as quality)
+    grpo             algorithm=grpo: 8 prompts x 8 completions per step from the policy itself
+
+The SFT family trains on one dataset per policy (sampled once with `sampling.seed`, shared
+by every training seed); the seed changes the minibatch order, and for GRPO the sampling.
+Accuracy is greedy decoding on the held-out prompts, scored by the exact-numeric verifier.
+Time is training wall-clock (`seconds` in the runs' logs: evaluations and the one-off
+data sampling excluded). The plot shows accuracy against that time, means over seeds.
+
+    python benchmarks/text_accuracy.py                                  # tiny model, seeds 0 1 2
+    python benchmarks/text_accuracy.py --policy smollm2 --seeds 0 --reduced   # SmolLM2 on a CPU
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime
+import json
+import os
+import platform
+import shlex
+import statistics
+import sys
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import torch  # noqa: E402
+import transformers  # noqa: E402
+
+from rlsft.cli import compose_config  # noqa: E402
+from rlsft.cli import main as rlsft  # noqa: E402
+from rlsft.experiments.text import held_out_evaluation, text_sampler  # noqa: E402
+from rlsft.policies.causal_lm import load_causal_lm  # noqa: E402
+
+METHODS = {  # method -> overrides of `rlsft train env=arithmetic`
+    "sft": ["algorithm=sft", "evaluation.every=200"],
+    "iw_sft": ["algorithm=iw_sft", "evaluation.every=200"],
+    "iw_sft_per_step": ["algorithm=iw_sft", "algorithm.options.per_step=true", "evaluation.every=200"],
+    "sft_q": ["algorithm=sft_q", "evaluation.every=200"],
+    "grpo": ["algorithm=grpo", "evaluation.every=20"],
+}
+# A CPU-sized SmolLM2 run: fewer prompts, samples and GRPO steps; labelled "reduced" in the results.
+REDUCED = {
+    "common": ["env.task.options.train_size=64", "env.task.options.test_size=64", "evaluation.episodes=64",
+               "evaluation.interim_episodes=64", "generation.completions_per_call=32"],
+    "grpo": ["learner.steps=20", "algorithm.rollout.prompts_per_batch=4", "evaluation.every=5"],
+    "other": ["evaluation.every=0"],
+}  # fmt: skip
+
+
+def run_method(method: str, seed: int, args: argparse.Namespace) -> Path:
+    run_dir = args.runs_root / args.policy / f"{method}-seed{seed}"
+    if not (run_dir / "summary.json").exists():
+        overrides = [*METHODS[method], "evaluation.interim_episodes=200"]  # every point on all held-out prompts
+        if args.reduced:
+            overrides = [o for o in overrides if not o.startswith(("evaluation.every", "evaluation.interim"))]
+            overrides += REDUCED["common"] + REDUCED["grpo" if method == "grpo" else "other"]
+        command = ["train", "env=arithmetic", f"policy={args.policy}", f"seed={seed}", f"run_dir={run_dir}"]
+        if rlsft([*command, "progress=false", *overrides, *args.overrides]) != 0:
+            raise SystemExit(f"run {run_dir} failed")
+    return run_dir
+
+
+def base_accuracy(args: argparse.Namespace) -> float:
+    """The start model's greedy held-out accuracy, on the prompts the runs are evaluated on."""
+    overrides = [
+        "env=arithmetic",
+        f"policy={args.policy}",
+        *(REDUCED["common"] if args.reduced else []),
+        *args.overrides,
+    ]
+    cfg = compose_config("train", overrides)
+    policy, tokenizer = load_causal_lm(cfg.policy.model, cfg.policy.gguf_file, cfg.policy.dtype)
+    return held_out_evaluation(cfg, text_sampler(cfg, policy, tokenizer))(cfg.evaluation.episodes)["accuracy"]
+
+
+def curve(run_dir: Path) -> tuple[list[float], list[float]]:
+    """(training seconds, held-out accuracy) at each evaluation of a run."""
+    rows = list(csv.DictReader((run_dir / "eval.csv").open()))
+    return [float(row["seconds"]) for row in rows], [float(row["accuracy"]) for row in rows]
+
+
+def mean_std(values: list[float], scale: float = 1.0, digits: int = 1) -> str:
+    std = statistics.pstdev(values) if len(values) > 1 else 0.0
+    return f"{scale * statistics.fmean(values):.{digits}f} ± {scale * std:.{digits}f}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--policy", default="tiny_lm", help="tiny_lm | smollm2 | any policy= choice")
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
+    parser.add_argument("--reduced", action="store_true", help="the CPU-sized run of REDUCED (for SmolLM2)")
+    parser.add_argument("--runs-root", type=Path, default=Path("runs/text"))
+    parser.add_argument("--overrides", nargs="*", default=[], help="more `rlsft train` overrides for every run")
+    parser.add_argument("--out", type=Path, default=None, help="default benchmarks/results/text_accuracy_<policy>.md")
+    args = parser.parse_args()
+    label = f"{args.policy}{'_reduced' if args.reduced else ''}"
+    out = args.out or Path(f"benchmarks/results/text_accuracy_{label}.md")
+
+    base = base_accuracy(args)
+    results = {method: [run_method(method, seed, args) for seed in args.seeds] for method in args.methods}
+    summaries = {m: [json.loads((d / "summary.json").read_text()) for d in dirs] for m, dirs in results.items()}
+    first = summaries[args.methods[0]][0]
+    lines = [
+        f"# Held-out accuracy on arithmetic: {args.policy}{' (reduced CPU run)' if args.reduced else ''}",
+        "",
+        f"- command: `{shlex.join(['python', *sys.argv])}`",
+        f"- date: {datetime.datetime.now().astimezone().isoformat(timespec='seconds')}",
+        f"- machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+        f"{'CUDA' if torch.cuda.is_available() else 'CPU only'}; torch {torch.__version__}, "
+        f"transformers {transformers.__version__}",
+        f"- held-out prompts: {first['episodes']} (greedy, exact numeric); seeds {args.seeds}; runs under "
+        f"`{args.runs_root / args.policy}`",
+        "",
+        "| method | accuracy % (mean ± std over seeds) | training seconds | gradient steps | data |",
+        "|---|---:|---:|---:|---|",
+        f"| base (start model) | {100 * base:.1f} | 0 | 0 | |",
+    ]
+    for method, runs in summaries.items():
+        data = f"{runs[0].get('completions_kept', '')} of {runs[0].get('completions_total', '')} kept"
+        lines.append(
+            f"| {method} | {mean_std([r['accuracy'] for r in runs], 100)} | {mean_std([r['seconds'] for r in runs], 1, 0)}"
+            f" | {runs[0]['steps']} | {data if 'completions_kept' in runs[0] else 'fresh completions'} |"
+        )
+    figure, axis = plt.subplots(figsize=(6.5, 4), constrained_layout=True)
+    for method, dirs in results.items():
+        curves = [curve(d) for d in dirs]
+        points = min(len(seconds) for seconds, _ in curves)
+        seconds = [statistics.fmean(c[0][i] for c in curves) for i in range(points)]
+        accuracy = [100 * statistics.fmean(c[1][i] for c in curves) for i in range(points)]
+        axis.plot([0, *seconds], [100 * base, *accuracy], marker="o", markersize=3, label=method)
+    axis.set(xlabel="training wall-clock (s)", ylabel="held-out accuracy (%)", title=f"arithmetic, {label}")
+    axis.legend()
+    plot = out.with_suffix(".png")
+    figure.savefig(plot, dpi=120)
+    lines += ["", f"![accuracy against training time]({plot.name})", ""]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
