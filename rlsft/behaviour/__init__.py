@@ -4,8 +4,8 @@
     medium         the PPO snapshot whose return is closest to a third of the expert's
     expert         the final PPO policy
     medium-replay  what the agent saw until it reached medium, rebuilt by rolling out the
-                   recorded snapshots of that training run in order, from the untrained
-                   policy (step 0) on, each for the frames collected until the next
+                   recorded snapshots of that training run, from the untrained policy
+                   (step 0) to medium, each for half the frames of the interval on either side
     medium-expert  medium and expert episodes, half each
 
 Behaviour actions are sampled from the policy's Gaussian and clipped to [-1, 1]. The
@@ -187,9 +187,9 @@ def export_policies(
     Returns are those of sampled actions, which is how the datasets are recorded (D4RL's
     medium policies likewise reach a third of the expert's return as sampled).
 
-    medium-replay's record is what the agent saw until it reached medium: each snapshot
-    from the untrained policy (step 0) on, rolled out for the frames collected between it
-    and the next snapshot.
+    medium-replay's record is what the agent saw until it reached medium: the snapshots from
+    the untrained policy (step 0) to medium, each rolled out for half the frames collected
+    in the interval before it and half of those in the interval after it.
     """
     run_dir = Path(run_dir)
     snapshot_paths = sorted((run_dir / "snapshots").glob("step*.pt"))
@@ -223,12 +223,17 @@ def export_policies(
     checkpoint.save_atomic(actor(snapshots[medium_index]["policy"]), folder / "medium.pt")
     config = OmegaConf.to_container(OmegaConf.create(final["config"]))
     frames_per_step = config["algorithm"]["rollout"]["frames"] / config["learner"]["steps"]
+    # The frames collected between two snapshots come half from the one before, half from the
+    # one after: the policy's progress between them taken as linear.
+    steps = [snapshot["step"] for snapshot in snapshots[: medium_index + 1]]
     replay, replay_frames = [], []
-    for index in range(medium_index):  # the interval from snapshot `index` to the next, up to medium
+    for index, step in enumerate(steps):
         name = f"replay/{index:03d}"
         checkpoint.save_atomic(actor(snapshots[index]["policy"]), folder / f"{name}.pt")
         replay.append(name)
-        replay_frames.append(round((snapshots[index + 1]["step"] - snapshots[index]["step"]) * frames_per_step))
+        before = step - steps[index - 1] if index > 0 else 0
+        after = steps[index + 1] - step if index < medium_index else 0
+        replay_frames.append(round((before + after) / 2 * frames_per_step))
     policy_cfg = config["policy"]
     record = {
         "observation_dim": observation_dim,
