@@ -16,8 +16,10 @@ Accuracy is greedy decoding on the held-out prompts, scored by the exact-numeric
 Time is training wall-clock (`seconds` in the runs' logs: evaluations and the one-off
 data sampling excluded). The plot shows accuracy against that time, means over seeds.
 
-    python benchmarks/text_accuracy.py                                  # tiny model, seeds 0 1 2
-    python benchmarks/text_accuracy.py --policy smollm2 --seeds 0 --reduced   # SmolLM2 on a CPU
+    python benchmarks/text_accuracy.py --train                          # tiny model, seeds 0 1 2
+    python benchmarks/text_accuracy.py --train --policy smollm2 --reduced   # SmolLM2 sized for a CPU
+
+Without --train it only reports the runs it finds.
 """
 
 from __future__ import annotations
@@ -62,9 +64,12 @@ REDUCED = {
 }  # fmt: skip
 
 
-def run_method(method: str, seed: int, args: argparse.Namespace) -> Path:
+def run_method(method: str, seed: int, args: argparse.Namespace) -> Path | None:
+    """The run's folder, trained first when it is missing and --train is given; else None."""
     run_dir = args.runs_root / args.policy / f"{method}-seed{seed}"
     if not (run_dir / "summary.json").exists():
+        if not args.train:
+            return None
         overrides = [*METHODS[method], "evaluation.interim_episodes=200"]  # every point on all held-out prompts
         if args.reduced:
             overrides = [o for o in overrides if not o.startswith(("evaluation.every", "evaluation.interim"))]
@@ -112,6 +117,7 @@ def main() -> None:
     parser.add_argument("--policy", default="tiny_lm", help="tiny_lm | smollm2 | any policy= choice")
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
+    parser.add_argument("--train", action="store_true", help="train the runs that are missing")
     parser.add_argument("--reduced", action="store_true", help="the CPU-sized run of REDUCED (for SmolLM2)")
     parser.add_argument("--runs-root", type=Path, default=Path("runs/text"))
     parser.add_argument("--overrides", nargs="*", default=[], help="more `rlsft train` overrides for every run")
@@ -123,9 +129,10 @@ def main() -> None:
     base = base_accuracy(args)
     # Seed by seed, so that an interrupted benchmark has every method at the first seeds.
     runs = {(method, seed): run_method(method, seed, args) for seed in args.seeds for method in args.methods}
-    results = {method: [runs[method, seed] for seed in args.seeds] for method in args.methods}
+    results = {m: [runs[m, seed] for seed in args.seeds if runs[m, seed]] for m in args.methods}
+    results = {method: dirs for method, dirs in results.items() if dirs}  # methods with at least one run
     summaries = {m: [json.loads((d / "summary.json").read_text()) for d in dirs] for m, dirs in results.items()}
-    first = summaries[args.methods[0]][0]
+    first = next(iter(summaries.values()))[0]
     lines = [
         f"# Held-out accuracy on arithmetic: {args.policy}{' (reduced CPU run)' if args.reduced else ''}",
         "",
@@ -137,16 +144,16 @@ def main() -> None:
         f"- held-out prompts: {first['episodes']} (greedy, exact numeric); seeds {args.seeds}; runs under "
         f"`{args.runs_root / args.policy}`",
         "",
-        "| method | accuracy % (mean ± std over seeds) | training seconds | gradient steps | first evaluated step"
+        "| method | seeds | accuracy % (mean ± std over seeds) | training seconds | gradient steps | first evaluated step"
         f" at >= {REACHED:.0%} | data |",
-        "|---|---:|---:|---:|---:|---|",
-        f"| base (start model) | {100 * base:.1f} | 0 | 0 | | |",
+        "|---|---:|---:|---:|---:|---:|---|",
+        f"| base (start model) | | {100 * base:.1f} | 0 | 0 | | |",
     ]
     for method, runs in summaries.items():
         data = f"{runs[0].get('completions_kept', '')} of {runs[0].get('completions_total', '')} kept"
         reached = [step for step in map(first_step_reaching, results[method]) if step is not None]
         lines.append(
-            f"| {method} | {mean_std([r['accuracy'] for r in runs], 100)} | {mean_std([r['seconds'] for r in runs], 1, 0)}"
+            f"| {method} | {len(runs)} | {mean_std([r['accuracy'] for r in runs], 100)} | {mean_std([r['seconds'] for r in runs], 1, 0)}"
             f" | {runs[0]['steps']} | {mean_std(reached, 1, 0) if reached else 'never'} ({len(reached)} of {len(runs)}"
             f" seeds) | {data if 'completions_kept' in runs[0] else 'fresh completions'} |"
         )
