@@ -32,6 +32,7 @@ from rlsft.policies.causal_lm import CausalLMPolicy, encode_prompts, text_batch
 
 SHIPPED = Path(__file__).parent / "pretrained" / "tiny-arithmetic"
 SPECIAL_TOKENS = ["<pad>", "<eos>", "<unk>"]
+MAX_NEW_TOKENS = 24  # as env=arithmetic evaluates: " #### 107" needs 9, so 8 would cut 3-digit answers
 TASK = {"digits": 2, "operations": ["+"], "train_size": 100_000, "test_size": 200}  # train: every problem
 
 
@@ -76,7 +77,9 @@ def pretrain(
         LearnerConfig(steps=max_steps, batch_size=batch_size, optimizer="adamw", lr=lr, warmup_steps=100,
                       schedule="constant", device="cpu"),
     )  # fmt: skip
-    sampler = TextSampler(TransformersGenerator(policy.model, 0, 1), tokenizer, make_verifier("exact_numeric", {}), 8)
+    sampler = TextSampler(
+        TransformersGenerator(policy.model, 0, 1), tokenizer, make_verifier("exact_numeric", {}), MAX_NEW_TOKENS
+    )
     rng = random.Random(seed)
     accuracy = 0.0
     while learner.step < max_steps and accuracy < target_accuracy:
