@@ -44,8 +44,7 @@ import transformers  # noqa: E402
 
 from rlsft.cli import compose_config  # noqa: E402
 from rlsft.cli import main as rlsft  # noqa: E402
-from rlsft.experiments.text import held_out_evaluation, text_sampler  # noqa: E402
-from rlsft.policies.causal_lm import load_causal_lm  # noqa: E402
+from rlsft.experiments.text import held_out_evaluation, text_policy, text_sampler  # noqa: E402
 
 METHODS = {  # method -> overrides of `rlsft train env=arithmetic`
     "sft": ["algorithm=sft", "evaluation.every=200"],
@@ -89,7 +88,7 @@ def base_accuracy(args: argparse.Namespace) -> float:
         *args.overrides,
     ]
     cfg = compose_config("train", overrides)
-    policy, tokenizer = load_causal_lm(cfg.policy.model, cfg.policy.gguf_file, cfg.policy.dtype)
+    policy, tokenizer = text_policy(cfg)
     return held_out_evaluation(cfg, text_sampler(cfg, policy, tokenizer))(cfg.evaluation.episodes)["accuracy"]
 
 

