@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import shlex
+import sys
 from pathlib import Path
 
 from hydra import compose, initialize_config_module
@@ -33,7 +35,7 @@ def main() -> None:
         "# Datasets made by `rlsft data make`",
         "",
         f"- date: {datetime.datetime.now().isoformat(timespec='seconds')}",
-        f"- command: `python benchmarks/dataset_stats.py{f' --steps {args.steps}' if args.steps else ''}`",
+        f"- command: `{shlex.join(['python', *sys.argv])}`",
         "",
         "| dataset | episodes | steps | return mean | min | max | normalised score |",
         "|---|---:|---:|---:|---:|---:|---:|",
