@@ -6,12 +6,12 @@ its log-prob, from a float32 observation tensor) and clips them to [-1, 1], so a
 pay for the same policy forward. For each num_envs in --num-envs:
 
   raw_gymnasium          a hand-written loop over gymnasium.vector.SyncVectorEnv of num_envs
-                         copies (SAME_STEP autoreset, as rlsft uses), storing the data PPO needs
+                         copies (SAME_STEP autoreset: no reset calls to write), storing the data PPO needs
                          (observation, next observation with the final observation swapped in
                          at episode ends, action, log-prob, reward, terminated, truncated)
   rlsft_collector        rlsft's own object: next(RolloutSource(...).rollouts), the torchrl
-                         Collector over vector_env(...) (actions clipped in gymnasium), with
-                         frames_per_batch = num_envs * frames_per_env
+                         Collector over VectorControlEnv(...) (torchrl resets the finished
+                         envs), with frames_per_batch = num_envs * frames_per_env
   rlsft_collector_multi  the same env and policy split over 2 worker processes by torchrl's
                          MultiSyncCollector, each worker owning num_envs / 2 envs (even
                          num_envs only): whether process parallelism scales on this machine
@@ -59,8 +59,9 @@ import torchrl
 from torchrl.collectors import MultiSyncCollector
 from torchrl.weight_update import SharedMemWeightSyncScheme
 
-from rlsft.envs.mujoco import TensorFunction, env_dims, vector_env
+from rlsft.envs.mujoco import TensorFunction, env_dims
 from rlsft.envs.rollouts import RolloutSource
+from rlsft.envs.vector_env import VectorControlEnv
 from rlsft.policies.actor_critic import ActorCritic
 
 SEED = 0
@@ -143,7 +144,7 @@ def rlsft_collector_multi(
     actor = TensorFunction(policy.explore, "observation", ["action", "sample_log_prob"])
     scheme = SharedMemWeightSyncScheme()
     collector = MultiSyncCollector(
-        [functools.partial(vector_env, env_id, num_envs // WORKERS)] * WORKERS, actor,
+        [functools.partial(VectorControlEnv, env_id, num_envs // WORKERS)] * WORKERS, actor,
         frames_per_batch=num_envs * frames_per_env, total_frames=-1,
         auto_register_policy_transforms=False, trust_policy=True, num_threads=1, num_sub_threads=1,
         weight_sync_schemes={"policy": scheme},

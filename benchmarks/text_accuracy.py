@@ -70,8 +70,8 @@ def run_method(method: str, seed: int, args: argparse.Namespace) -> Path | None:
             return None
         overrides = [*METHODS[method], "evaluation.interim_episodes=200"]  # every point on all held-out prompts
         if args.reduced:
-            overrides = [o for o in overrides if not o.startswith(("evaluation.every", "evaluation.interim"))]
             overrides += REDUCED["common"] + REDUCED["grpo" if method == "grpo" else "other"]
+        overrides = list({o.split("=")[0]: o for o in overrides}.values())  # a later value of a key replaces one before
         command = ["train", "env=arithmetic", f"policy={args.policy}", f"seed={seed}", f"run_dir={run_dir}"]
         if rlsft([*command, "progress=false", *overrides, *args.overrides]) != 0:
             raise SystemExit(f"run {run_dir} failed")

@@ -30,6 +30,7 @@ from omegaconf import DictConfig, OmegaConf
 from rlsft import checkpoint
 from rlsft.data import write_minari
 from rlsft.data.minari_io import find_minari
+from rlsft.envs.vector_env import make_env
 from rlsft.errors import RLSFTError
 from rlsft.policies import GaussianMLP
 
@@ -57,7 +58,7 @@ def record_episodes(act: ActionFn, env_id: str, steps: int, num_envs: int, seed:
     a termination or a time-out, as in Minari.
     """
     envs = gymnasium.vector.SyncVectorEnv(
-        [lambda: gymnasium.make(env_id)] * num_envs, autoreset_mode=gymnasium.vector.AutoresetMode.SAME_STEP
+        [lambda: make_env(env_id)] * num_envs, autoreset_mode=gymnasium.vector.AutoresetMode.SAME_STEP
     )
     observation, _ = envs.reset(seed=seed)
     running = [{"observations": [observation[i]], "actions": [], "rewards": []} for i in range(num_envs)]
@@ -142,7 +143,7 @@ def make_dataset(
         return sampler(load_behaviour(env_cfg.name, name, policy_root))
 
     if kind == "random":
-        space = gymnasium.make(env_cfg.id).action_space
+        space = make_env(env_cfg.id).action_space
         rng = np.random.default_rng(seed)
         episodes = record(lambda obs: rng.uniform(space.low, space.high, (len(obs), *space.shape)), budget)
     elif kind in ("medium", "expert"):

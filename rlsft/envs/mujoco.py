@@ -2,71 +2,21 @@
 
 from __future__ import annotations
 
-import logging
-
-import gymnasium
 import numpy as np
 import torch
 from tensordict import TensorDictBase
 from tensordict.nn import TensorDictModuleBase
 from torch import nn
-from torchrl.envs import GymWrapper, TransformedEnv
 
-from rlsft.errors import RLSFTError, reason
-
-logging.getLogger("torchrl").setLevel(logging.WARNING)  # silence per-env spec discovery notes
+from rlsft.envs.vector_env import VectorControlEnv, make_env
 
 
 def env_dims(env_id: str) -> tuple[int, int]:
     """(observation dim, action dim) of a gymnasium env id."""
-    try:
-        env = gymnasium.make(env_id)
-    except gymnasium.error.Error as error:
-        raise RLSFTError(
-            f"Cannot make env {env_id!r} ({reason(error)}); pick an installed gymnasium id in env.id."
-        ) from error
+    env = make_env(env_id)
     dims = int(np.prod(env.observation_space.shape)), int(np.prod(env.action_space.shape))
     env.close()
     return dims
-
-
-class WithoutInfo(gymnasium.Wrapper):
-    """Drops the per-step info dict (MuJoCo's reward terms and positions).
-
-    Nothing in rlsft reads it, and torchrl would turn it into TensorDict entries at every
-    step, about a quarter of sampling time; SyncVectorEnv still reports final observations.
-    """
-
-    def reset(self, **kwargs):
-        observation, _ = self.env.reset(**kwargs)
-        return observation, {}
-
-    def step(self, action):
-        observation, reward, terminated, truncated, _ = self.env.step(action)
-        return observation, reward, terminated, truncated, {}
-
-
-def control_env(env_id: str) -> gymnasium.Env:
-    """One env copy: actions clipped to the action space, float32 observations, no info dict.
-
-    Clipping and casting here, in numpy, costs a fraction of torchrl's per-step transforms.
-    """
-    env = gymnasium.wrappers.ClipAction(WithoutInfo(gymnasium.make(env_id)))
-    space = env.observation_space  # float32 bounds given as such: no precision warning
-    float_space = gymnasium.spaces.Box(space.low.astype(np.float32), space.high.astype(np.float32))
-    return gymnasium.wrappers.TransformObservation(env, lambda observation: observation.astype(np.float32), float_space)
-
-
-def vector_env(env_id: str, num_envs: int) -> TransformedEnv:
-    """`num_envs` copies of `control_env` stepped in one process, as a torchrl env.
-
-    gymnasium's SyncVectorEnv amortises torchrl's per-step TensorDict cost over the batch;
-    torchrl requires the SAME_STEP autoreset mode.
-    """
-    envs = gymnasium.vector.SyncVectorEnv(
-        [lambda: control_env(env_id)] * num_envs, autoreset_mode=gymnasium.vector.AutoresetMode.SAME_STEP
-    )
-    return GymWrapper(envs, device="cpu")
 
 
 class TensorFunction(TensorDictModuleBase):
@@ -106,7 +56,7 @@ def evaluate_policy(
     actor = TensorFunction(policy.mean_action, "observation", ["action"])
     returns = []
     for start in range(0, episodes, envs_at_once):
-        env = vector_env(env_id, min(envs_at_once, episodes - start))
+        env = VectorControlEnv(env_id, min(envs_at_once, episodes - start))
         env.set_seed(seed + start)
         rollout = env.rollout(
             max_steps, actor, break_when_any_done=False, break_when_all_done=True, auto_cast_to_device=True

@@ -17,7 +17,8 @@ from tensordict import TensorDict
 from torchrl.collectors import Collector
 from torchrl.objectives.value.functional import generalized_advantage_estimate
 
-from rlsft.envs.mujoco import TensorFunction, vector_env
+from rlsft.envs.mujoco import TensorFunction
+from rlsft.envs.vector_env import VectorControlEnv
 from rlsft.running_moments import RunningMoments
 
 REWARD_CLIP = 10.0  # gymnasium's NormalizeReward + CleanRL's TransformReward clip
@@ -41,7 +42,7 @@ class RolloutSource:
         self.policy, self.device = policy, device
         self.epochs, self.minibatches, self.gamma, self.lmbda = epochs, minibatches, gamma, lmbda
         self.normalize_rewards = normalize_rewards
-        env = vector_env(env_id, num_envs)
+        env = VectorControlEnv(env_id, num_envs)
         env.set_seed(seed)
         actor = TensorFunction(policy.explore, "observation", ["action", "sample_log_prob"])
         # On CPU no policy_device: the collector then skips a device cast per step. Trajectory

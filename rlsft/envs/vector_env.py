@@ -1,0 +1,109 @@
+"""Parallel copies of one gymnasium env as a torchrl env, for collectors and evaluation.
+
+The torchrl side is an `EnvBase` with the few entries PPO and evaluation read
+(observation, action, reward, done, terminated, truncated). Nothing autoresets: torchrl
+resets the copies that finished (a partial reset), so the "next" observation of a
+truncated step is the real final observation that GAE bootstraps from, with no final-
+observation bookkeeping. Actions are clipped and observations cast to float32 once per
+batch. Against torchrl's GymWrapper over gymnasium's SyncVectorEnv, this cuts most of the
+per-step cost outside MuJoCo (benchmarks/env_sampling.py).
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import gymnasium
+import mujoco
+import numpy as np
+import torch
+from tensordict import TensorDict, TensorDictBase
+from torchrl.data import Bounded, Categorical, Composite, Unbounded
+from torchrl.envs import EnvBase
+
+from rlsft.errors import RLSFTError, reason
+
+# MuJoCo 4 prints the deprecation notes of gymnasium's model files at every env creation
+# (HalfCheetah: one per env copy, per evaluation); as Python warnings, each shows once.
+mujoco.set_mju_user_warning(lambda message: warnings.warn(f"MuJoCo: {message}", RuntimeWarning, stacklevel=2))
+
+
+def make_env(env_id: str) -> gymnasium.Env:
+    """gymnasium.make, with a config-level error for an id gymnasium does not know."""
+    try:
+        return gymnasium.make(env_id)
+    except gymnasium.error.Error as error:
+        raise RLSFTError(
+            f"Cannot make env {env_id!r} ({reason(error)}); pick an installed gymnasium id in env.id."
+        ) from error
+
+
+class VectorControlEnv(EnvBase):
+    """`num_envs` copies of a gymnasium Box-observation, Box-action env, batch shape [num_envs].
+
+    A copy whose episode ended stays as it ended (zero reward, still done) until torchrl
+    resets it: collectors reset finished copies at once, and early-stopping rollouts
+    (`break_when_all_done`) keep stepping the batch until the last copy finishes. This is
+    why the copies are a plain list, not a gymnasium vector env, which can only autoreset
+    or refuse such steps. No device: tensors stay on the CPU where gymnasium made them,
+    and torchrl casts nothing per step.
+    """
+
+    def __init__(self, env_id: str, num_envs: int) -> None:
+        self.envs = [make_env(env_id) for _ in range(num_envs)]
+        super().__init__(device=None, batch_size=torch.Size([num_envs]))
+        observation_space, action_space = self.envs[0].observation_space, self.envs[0].action_space
+        self.action_low, self.action_high = action_space.low, action_space.high
+        self.observation = np.zeros((num_envs, *observation_space.shape), dtype=np.float32)
+        self.terminated, self.truncated = np.zeros(num_envs, dtype=bool), np.zeros(num_envs, dtype=bool)
+        self.next_seed: int | None = None
+        shape = self.batch_size
+        bound = torch.as_tensor(action_space.low), torch.as_tensor(action_space.high)
+        self.observation_spec = Composite(
+            observation=Unbounded((*shape, *observation_space.shape), dtype=torch.float32), shape=shape
+        )
+        self.action_spec = Bounded(*(b.expand(*shape, -1).clone() for b in bound), dtype=torch.float32)
+        self.reward_spec = Unbounded((*shape, 1), dtype=torch.float32)
+        flag = Categorical(2, (*shape, 1), dtype=torch.bool)
+        self.done_spec = Composite(done=flag, terminated=flag.clone(), truncated=flag.clone(), shape=shape)
+
+    def _set_seed(self, seed: int | None) -> None:
+        self.next_seed = seed  # copy i takes seed + i at its next reset, as gymnasium seeds vector envs
+
+    def _reset(self, tensordict: TensorDictBase | None = None, **kwargs) -> TensorDictBase:
+        mask = None if tensordict is None else tensordict.get("_reset", None)
+        copies = range(len(self.envs)) if mask is None else np.flatnonzero(mask.reshape(-1).numpy())
+        for i in copies:
+            seed = None if self.next_seed is None else self.next_seed + int(i)
+            self.observation[i], _ = self.envs[i].reset(seed=seed)
+            self.terminated[i] = self.truncated[i] = False
+        self.next_seed = None
+        return self.current(reward=None)
+
+    def _step(self, tensordict: TensorDictBase) -> TensorDictBase:
+        action = np.clip(tensordict.get("action").cpu().numpy(), self.action_low, self.action_high)
+        reward = np.zeros(len(self.envs), dtype=np.float32)
+        for i in np.flatnonzero(~(self.terminated | self.truncated)):
+            self.observation[i], reward[i], self.terminated[i], self.truncated[i], _ = self.envs[i].step(action[i])
+        return self.current(reward)
+
+    def current(self, reward: np.ndarray | None) -> TensorDictBase:
+        """The copies' observations and done flags (copied out), with the step's reward if any."""
+        terminated, truncated = (
+            torch.from_numpy(self.terminated).unsqueeze(-1),
+            torch.from_numpy(self.truncated).unsqueeze(-1),
+        )
+        entries = {
+            "observation": torch.from_numpy(self.observation.copy()),
+            "done": terminated | truncated,
+            "terminated": terminated.clone(),
+            "truncated": truncated.clone(),
+        }
+        if reward is not None:
+            entries["reward"] = torch.from_numpy(reward).unsqueeze(-1)
+        return TensorDict._new_unsafe(entries, batch_size=self.batch_size)
+
+    def close(self, *, raise_if_closed: bool = True) -> None:
+        for env in self.envs:
+            env.close()
+        super().close(raise_if_closed=raise_if_closed)

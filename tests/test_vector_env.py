@@ -1,0 +1,54 @@
+import gymnasium
+import numpy as np
+import torch
+from tensordict import TensorDictBase
+from torchrl.envs.utils import check_env_specs
+
+from rlsft.envs.vector_env import VectorControlEnv
+
+
+def test_specs_match_what_the_env_returns() -> None:
+    check_env_specs(VectorControlEnv("Hopper-v5", 2), seed=0)
+
+
+def out_of_bounds_actions(tensordict: TensorDictBase) -> TensorDictBase:
+    """Gaussian actions three times the action range: most must be clipped."""
+    return tensordict.set("action", 3.0 * torch.randn(*tensordict.batch_size, 3))
+
+
+def test_copies_replay_plain_gymnasium_envs_through_clipping_and_partial_resets() -> None:
+    env = VectorControlEnv("Hopper-v5", 2)
+    env.set_seed(7)
+    torch.manual_seed(0)
+    rollout = env.rollout(80, out_of_bounds_actions, break_when_any_done=False)
+    assert rollout["next", "done"].sum() >= 2  # episodes ended and the copies were reset mid-rollout
+    for i in range(2):
+        reference = gymnasium.make("Hopper-v5")
+        observation, _ = reference.reset(seed=7 + i)
+        for t in range(80):
+            np.testing.assert_allclose(rollout["observation"][i, t].numpy(), observation, rtol=1e-6, atol=1e-6)
+            action = np.clip(rollout["action"][i, t].numpy(), -1.0, 1.0)
+            observation, reward, terminated, truncated, _ = reference.step(action)
+            # the next observation of a finished episode is its real final one, not a reset's
+            np.testing.assert_allclose(rollout["next", "observation"][i, t].numpy(), observation, rtol=1e-6, atol=1e-6)
+            assert rollout["next", "reward"][i, t].item() == np.float32(reward)
+            assert rollout["next", "terminated"][i, t].item() == terminated
+            assert rollout["next", "truncated"][i, t].item() == truncated
+            if terminated or truncated:
+                observation, _ = reference.reset()
+
+
+def test_finished_copies_stay_as_they_ended_until_torchrl_resets_them() -> None:
+    env = VectorControlEnv("Hopper-v5", 3)
+    env.set_seed(0)
+    torch.manual_seed(0)
+    rollout = env.rollout(1000, out_of_bounds_actions, break_when_any_done=False, break_when_all_done=True)
+    done = rollout["next", "done"].squeeze(-1)
+    assert done[:, -1].all() and not done[:, 0].any()
+    for i in range(3):
+        end = int(done[i].nonzero()[0])
+        if end == done.shape[1] - 1:
+            continue  # the last copy to finish ends the rollout
+        after = rollout[i, end + 1 :]
+        assert after["next", "done"].all()
+        assert (after["next", "observation"] == rollout["next", "observation"][i, end]).all()
