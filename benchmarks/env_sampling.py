@@ -9,7 +9,7 @@ pay for the same policy forward. For each num_envs in --num-envs:
                          copies (SAME_STEP autoreset: no reset calls to write), storing the data PPO needs
                          (observation, next observation with the final observation swapped in
                          at episode ends, action, log-prob, reward, terminated, truncated)
-  rlsft_collector        rlsft's own object: next(RolloutSource(...).rollouts), the torchrl
+  rlsft_collector        rlsft's own object: RolloutSource(...).collect(), the torchrl
                          Collector over VectorControlEnv(...) (torchrl resets the finished
                          envs), with frames_per_batch = num_envs * frames_per_env
   rlsft_collector_multi  the same env and policy split over 2 worker processes by torchrl's
@@ -130,7 +130,7 @@ def rlsft_collector(policy: ActorCritic, env_id: str, num_envs: int, frames_per_
         policy, env_id, num_envs, frames_per_env, epochs=1, minibatches=1, gamma=0.99, lmbda=0.95,
         normalize_rewards=True, device=torch.device("cpu"), seed=SEED,
     )  # fmt: skip
-    return lambda: next(source.rollouts).numel()
+    return lambda: source.collect().numel()
 
 
 def rlsft_collector_multi(

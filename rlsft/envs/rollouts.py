@@ -11,6 +11,7 @@ loss sees the same batch contract as every other algorithm.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Iterator
 
 import torch
 from tensordict import TensorDict
@@ -42,17 +43,10 @@ class RolloutSource:
         self.policy, self.device = policy, device
         self.epochs, self.minibatches, self.gamma, self.lmbda = epochs, minibatches, gamma, lmbda
         self.normalize_rewards = normalize_rewards
-        env = VectorControlEnv(env_id, num_envs)
-        env.set_seed(seed)
-        actor = TensorFunction(policy.explore, "observation", ["action", "sample_log_prob"])
-        # On CPU no policy_device: the collector then skips a device cast per step. Trajectory
-        # ids are not needed: episode boundaries come from the done flags.
-        self.collector = Collector(
-            env, actor, frames_per_batch=num_envs * frames_per_env, total_frames=-1,
-            policy_device=device if device.type != "cpu" else None, track_traj_ids=False,
-            auto_register_policy_transforms=False, trust_policy=True,
-        )  # fmt: skip
-        self.rollouts = iter(self.collector)
+        self.env = VectorControlEnv(env_id, num_envs)
+        self.env.set_seed(seed)
+        self.frames_per_batch = num_envs * frames_per_env
+        self.rollouts: Iterator[TensorDict] | None = None  # the collector starts at the first rollout
         self.return_moments = RunningMoments()
         self.discounted_return = torch.zeros(num_envs, dtype=torch.float64)
         self.episode_return = torch.zeros(num_envs, dtype=torch.float64)
@@ -60,6 +54,26 @@ class RolloutSource:
         self.frames = 0
         self.queue: deque[TensorDict] = deque()
         self.unseen_observations: torch.Tensor | None = None
+
+    def collect(self) -> TensorDict:
+        """The next [num_envs, frames_per_env] rollout with the current policy.
+
+        The collector is built at the first call, so that it starts from the episodes a
+        resumed run restored (load_state_dict), not from new ones.
+        """
+        if self.rollouts is None:
+            actor = TensorFunction(self.policy.explore, "observation", ["action", "sample_log_prob"])
+            # On CPU no policy_device: the collector then skips a device cast per step. Trajectory
+            # ids are not needed: episode boundaries come from the done flags. Building it runs the
+            # actor once to learn its outputs: in a forked RNG, so that a resumed run draws as a straight one.
+            with torch.random.fork_rng(devices=[]):
+                collector = Collector(
+                    self.env, actor, frames_per_batch=self.frames_per_batch, total_frames=-1,
+                    policy_device=self.device if self.device.type != "cpu" else None, track_traj_ids=False,
+                    auto_register_policy_transforms=False, trust_policy=True,
+                )  # fmt: skip
+            self.rollouts = iter(collector)
+        return next(self.rollouts)
 
     def sample(self) -> TensorDict:
         if not self.queue:
@@ -77,7 +91,7 @@ class RolloutSource:
         # that sample_log_prob and the losses over a rollout see one and the same standardisation.
         if self.unseen_observations is not None:
             self.policy.update_observation_statistics(self.unseen_observations)
-        rollout = next(self.rollouts).to(self.device)  # [num_envs, frames_per_env]
+        rollout = self.collect().to(self.device)  # [num_envs, frames_per_env]
         self.unseen_observations = rollout["observation"].flatten(0, 1)
         self.frames += rollout.numel()
         reward = self.scale_rewards(rollout["next", "reward"].squeeze(-1), rollout["next", "done"].squeeze(-1))
@@ -128,8 +142,24 @@ class RolloutSource:
         return (reward / self.return_moments.std().to(reward)).clamp(-REWARD_CLIP, REWARD_CLIP)
 
     def state_dict(self) -> dict:
-        return {"return_moments": self.return_moments.state_dict(), "frames": self.frames}
+        """Everything the next batches depend on, for an exact resume: the envs' episodes, the
+        minibatches left of the current rollout and the statistics in progress."""
+        return {
+            "env": self.env.state_dict(),
+            "queue": [minibatch.to_dict() for minibatch in self.queue],
+            "unseen_observations": self.unseen_observations,
+            "return_moments": self.return_moments.state_dict(),
+            "discounted_return": self.discounted_return,
+            "episode_return": self.episode_return,
+            "finished_returns": torch.tensor(self.finished_returns, dtype=torch.float64),
+            "frames": self.frames,
+        }
 
     def load_state_dict(self, state: dict) -> None:
+        self.env.load_state_dict(state["env"])
+        self.queue = deque(TensorDict(minibatch, batch_size=[len(minibatch["mask"])]) for minibatch in state["queue"])
+        self.unseen_observations = state["unseen_observations"]
         self.return_moments.load_state_dict(state["return_moments"])
+        self.discounted_return, self.episode_return = state["discounted_return"], state["episode_return"]
+        self.finished_returns = state["finished_returns"].tolist()
         self.frames = state["frames"]

@@ -28,6 +28,15 @@ from rlsft.errors import RLSFTError, reason
 mujoco.set_mju_user_warning(lambda message: warnings.warn(f"MuJoCo: {message}", RuntimeWarning, stacklevel=2))
 
 
+def time_limit(env: gymnasium.Env) -> gymnasium.wrappers.TimeLimit | None:
+    """The TimeLimit wrapper in a wrapped env's chain, if any."""
+    while isinstance(env, gymnasium.Wrapper):
+        if isinstance(env, gymnasium.wrappers.TimeLimit):
+            return env
+        env = env.env
+    return None
+
+
 def make_env(env_id: str) -> gymnasium.Env:
     """gymnasium.make, with a config-level error for an id gymnasium does not know."""
     try:
@@ -38,8 +47,11 @@ def make_env(env_id: str) -> gymnasium.Env:
         ) from error
 
 
+DERIVED_POSITIONS = ("xpos", "xipos")  # body frames and centres of mass, as the last step left them
+
+
 class VectorControlEnv(EnvBase):
-    """`num_envs` copies of a gymnasium Box-observation, Box-action env, batch shape [num_envs].
+    """`num_envs` copies of a gymnasium MuJoCo env, batch shape [num_envs].
 
     A copy whose episode ended stays as it ended (zero reward, still done) until torchrl
     resets it: collectors reset finished copies at once, and early-stopping rollouts
@@ -57,6 +69,7 @@ class VectorControlEnv(EnvBase):
         self.observation = np.zeros((num_envs, *observation_space.shape), dtype=np.float32)
         self.terminated, self.truncated = np.zeros(num_envs, dtype=bool), np.zeros(num_envs, dtype=bool)
         self.next_seed: int | None = None
+        self.keep_episodes = False  # set by load_state_dict: the next full reset resumes them
         shape = self.batch_size
         bound = torch.as_tensor(action_space.low), torch.as_tensor(action_space.high)
         self.observation_spec = Composite(
@@ -72,6 +85,9 @@ class VectorControlEnv(EnvBase):
 
     def _reset(self, tensordict: TensorDictBase | None = None, **kwargs) -> TensorDictBase:
         mask = None if tensordict is None else tensordict.get("_reset", None)
+        if mask is None and self.keep_episodes:  # a collector built after load_state_dict starts where it was
+            self.keep_episodes = False
+            return self.current(reward=None)
         copies = range(len(self.envs)) if mask is None else np.flatnonzero(mask.reshape(-1).numpy())
         for i in copies:
             seed = None if self.next_seed is None else self.next_seed + int(i)
@@ -102,6 +118,50 @@ class VectorControlEnv(EnvBase):
         if reward is not None:
             entries["reward"] = torch.from_numpy(reward).unsqueeze(-1)
         return TensorDict._new_unsafe(entries, batch_size=self.batch_size)
+
+    def state_dict(self) -> dict:
+        """What the copies' next steps depend on: MuJoCo's integration state (positions,
+        velocities, time, solver warm start), the body positions MuJoCo derived at the last
+        step, each copy's random generator and step count within its time limit, and the
+        last outputs.
+
+        The derived positions lag the state by one substep after mj_step, and some envs read
+        them before stepping (Ant's and Humanoid's forward reward), so they are kept as they
+        are rather than recomputed from the state.
+        """
+        integration = mujoco.mjtState.mjSTATE_INTEGRATION
+        simulators, positions = [], []
+        for env in self.envs:
+            model, data = env.unwrapped.model, env.unwrapped.data
+            state = np.empty(mujoco.mj_stateSize(model, integration))
+            mujoco.mj_getState(model, data, state, integration)
+            simulators.append(torch.from_numpy(state))
+            positions.append({name: torch.from_numpy(getattr(data, name).copy()) for name in DERIVED_POSITIONS})
+        return {
+            "simulator": simulators,
+            "positions": positions,
+            "rng": [env.unwrapped.np_random.bit_generator.state for env in self.envs],
+            "elapsed_steps": [time_limit(env)._elapsed_steps for env in self.envs],
+            "observation": torch.from_numpy(self.observation.copy()),
+            "terminated": torch.from_numpy(self.terminated.copy()),
+            "truncated": torch.from_numpy(self.truncated.copy()),
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        """Continue the saved episodes exactly; the next full reset keeps them instead of starting new ones."""
+        integration = mujoco.mjtState.mjSTATE_INTEGRATION
+        copies = zip(self.envs, state["simulator"], state["positions"], state["rng"], state["elapsed_steps"])
+        for env, simulator, positions, rng, elapsed in copies:
+            env.reset()  # the wrappers' own bookkeeping; everything the reset drew is overwritten below
+            data = env.unwrapped.data
+            mujoco.mj_setState(env.unwrapped.model, data, simulator.numpy(), integration)
+            for name, value in positions.items():
+                getattr(data, name)[:] = value.numpy()
+            env.unwrapped.np_random.bit_generator.state = rng
+            time_limit(env)._elapsed_steps = elapsed
+        self.observation[:] = state["observation"].numpy()
+        self.terminated[:], self.truncated[:] = state["terminated"].numpy(), state["truncated"].numpy()
+        self.keep_episodes, self.next_seed = True, None  # the loaded generators replace any pending seed
 
     def close(self, *, raise_if_closed: bool = True) -> None:
         for env in self.envs:
