@@ -18,6 +18,7 @@ from tensordict import TensorDict
 from torchrl.collectors import Collector
 from torchrl.objectives.value.functional import generalized_advantage_estimate
 
+from rlsft import checkpoint
 from rlsft.envs.mujoco import TensorFunction
 from rlsft.envs.vector_env import VectorControlEnv
 from rlsft.running_moments import RunningMoments
@@ -146,7 +147,7 @@ class RolloutSource:
         minibatches left of the current rollout and the statistics in progress."""
         return {
             "env": self.env.state_dict(),
-            "queue": [minibatch.to_dict() for minibatch in self.queue],
+            "queue": checkpoint.queue_state(self.queue),
             "unseen_observations": self.unseen_observations,
             "return_moments": self.return_moments.state_dict(),
             "discounted_return": self.discounted_return,
@@ -157,7 +158,7 @@ class RolloutSource:
 
     def load_state_dict(self, state: dict) -> None:
         self.env.load_state_dict(state["env"])
-        self.queue = deque(TensorDict(minibatch, batch_size=[len(minibatch["mask"])]) for minibatch in state["queue"])
+        self.queue = checkpoint.load_queue(state["queue"])
         self.unseen_observations = state["unseen_observations"]
         self.return_moments.load_state_dict(state["return_moments"])
         self.discounted_return, self.episode_return = state["discounted_return"], state["episode_return"]

@@ -16,6 +16,7 @@ import torch
 from tensordict import TensorDict
 from torch import nn
 
+from rlsft import checkpoint
 from rlsft.envs.text import TextExample
 from rlsft.envs.text_sampling import TextSampler, completion_rates
 from rlsft.reference import reference_log_prob
@@ -77,8 +78,16 @@ class TextRolloutSource:
         return {"completions": float(self.completions), **self.last_rates}
 
     def state_dict(self) -> dict:
-        return {"order": self.order.get_state(), "pending": self.pending, "completions": self.completions}
+        """The prompt order, the minibatches left of the current round and the counts: an exact resume."""
+        return {
+            "order": self.order.get_state(),
+            "pending": self.pending,
+            "queue": checkpoint.queue_state(self.queue),
+            "completions": self.completions,
+            "last_rates": self.last_rates,
+        }
 
     def load_state_dict(self, state: dict) -> None:
         self.order.set_state(state["order"])
         self.pending, self.completions = list(state["pending"]), state["completions"]
+        self.queue, self.last_rates = checkpoint.load_queue(state["queue"]), state["last_rates"]
