@@ -99,7 +99,11 @@ def behaviour_record(env_name: str, root: Path = POLICY_DIR) -> dict:
     path = root / env_name / "record.json"
     if not path.is_file():
         shipped = sorted(p.parent.name for p in root.glob("*/record.json"))
-        raise RLSFTError(f"No behaviour policies ship for env {env_name!r}; use env= one of {shipped} or kind=random.")
+        raise RLSFTError(
+            f"No behaviour policies ship for env {env_name!r}; use env= one of {shipped}, kind=random, or make them"
+            f" with `rlsft train algorithm=ppo env={env_name} evaluation.snapshots=true run_dir=<dir>` and"
+            f" `rlsft data policies env={env_name} run_dir=<dir>`."
+        )
     return json.loads(path.read_text())
 
 
