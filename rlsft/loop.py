@@ -13,7 +13,7 @@ from tensordict import TensorDict
 from tqdm.auto import tqdm
 
 from rlsft import checkpoint
-from rlsft.errors import RLSFTError
+from rlsft.errors import RLSFTError, reason
 from rlsft.learner import Learner
 from rlsft.metrics import MetricsLogger
 
@@ -118,7 +118,13 @@ def resume_from(path: Path, learner: Learner, source: BatchSource, label: str, r
         raise RLSFTError(
             f"{path} belongs to another run ({state.get('label')!r}, not {label!r}); pass another run_dir= to keep both."
         )
-    learner.load_state_dict(state["learner"])
-    source.load_state_dict(state["source"])
-    checkpoint.set_rng_state(state["rng"])
+    try:
+        learner.load_state_dict(state["learner"])
+        source.load_state_dict(state["source"])
+        checkpoint.set_rng_state(state["rng"])
+    except (KeyError, RuntimeError, ValueError) as error:  # another rlsft version, or a changed model or optimiser
+        raise RLSFTError(
+            f"{path} does not fit this run ({type(error).__name__}: {reason(error)}); it was written by another rlsft"
+            " version or with other model settings: pass another run_dir= to start afresh."
+        ) from error
     return float(state.get("seconds", 0.0))

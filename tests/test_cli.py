@@ -113,6 +113,9 @@ def test_user_errors_are_one_sentence(hopper_minari, data_dir, tmp_path, capsys)
     assert main(small_run(hopper_minari, data_dir, done, "algorithm=bc", "learner.steps=5")) == 0
     assert "another run ('bc on" in error_of(small_run(hopper_minari, data_dir, done, "algorithm=sft"), capsys)
     assert "resume=false" in error_of(small_run(hopper_minari, data_dir, done, "algorithm=bc", "resume=false"), capsys)
+    assert "does not fit this run" in error_of(
+        small_run(hopper_minari, data_dir, done, "algorithm=bc", "learner.steps=10", "policy.hidden_sizes=[8]"), capsys
+    )
     assert checkpoint.load(done / "checkpoint.pt")["learner"]["step"] == 5  # untouched
     (tmp_path / "broken.pt").write_bytes(b"not a checkpoint")
     assert "cannot be read" in error_of(["evaluate", f"checkpoint={tmp_path / 'broken.pt'}"], capsys)
