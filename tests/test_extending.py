@@ -12,12 +12,35 @@ PAGE = Path(__file__).parents[1] / "docs" / "extending.md"
 FILE_BLOCK = re.compile(r"```\w+ file=(\S+)\n(.*?)```", re.S)
 
 
-def test_the_extending_page_adds_a_task_a_verifier_and_an_algorithm(tmp_path, monkeypatch):
+def write_blocks(folder: Path) -> None:
+    """The page's files, under the names its code blocks give them."""
     blocks = FILE_BLOCK.findall(PAGE.read_text())
-    assert len(blocks) == 6  # one file and one YAML each for the task, the verifier and the algorithm
+    assert len(blocks) == 7  # the control env's YAML; one file and one YAML each for the task, verifier, algorithm
     for name, text in blocks:
-        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / name).write_text(text)
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_text(text)
+
+
+def test_the_extending_page_adds_a_control_environment(tmp_path):
+    write_blocks(tmp_path)
+    common = [f"hydra.searchpath=[file://{tmp_path / 'my_extensions' / 'configs'}]", f"data_dir={tmp_path / 'data'}"]
+    ppo = tmp_path / "ppo"
+    assert main(["train", "env=inverted_pendulum", "algorithm=ppo", *common, f"run_dir={ppo}",
+                 "algorithm.rollout.frames=512", "algorithm.rollout.num_envs=2", "algorithm.rollout.frames_per_env=128",
+                 "algorithm.rollout.epochs=1", "algorithm.rollout.minibatches=2", "evaluation.episodes=2",
+                 "progress=false"]) == 0  # fmt: skip
+    assert json.loads((ppo / "summary.json").read_text())["env"] == "InvertedPendulum-v5"
+    assert main(["data", "make", "env=inverted_pendulum", "kind=random", "steps=3000", *common]) == 0
+    bc = tmp_path / "bc"
+    assert main(["train", "env=inverted_pendulum", "algorithm=bc", "data=rlsft/inverted_pendulum/random-s3000-v0",
+                 *common, f"run_dir={bc}", "learner.steps=3", "evaluation.episodes=2", "progress=false"]) == 0  # fmt: skip
+    summary = json.loads((bc / "summary.json").read_text())
+    assert summary["steps"] == 3  # and the score is anchored by the YAML's returns:
+    assert abs(summary["normalized_score"] - 100 * (summary["return_mean"] - 5.1) / (1000.0 - 5.1)) < 1e-3
+
+
+def test_the_extending_page_adds_a_task_a_verifier_and_an_algorithm(tmp_path, monkeypatch):
+    write_blocks(tmp_path)
     monkeypatch.syspath_prepend(str(tmp_path))
     run_dir = tmp_path / "run"
     command = [

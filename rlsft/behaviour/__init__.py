@@ -8,7 +8,7 @@
                    (step 0) to medium, each for half the frames of the interval on either side
     medium-expert  medium and expert episodes, half each
 
-Behaviour actions are sampled from the policy's Gaussian and clipped to [-1, 1]. The
+Behaviour actions are sampled from the policy's Gaussian and clipped to the action space. The
 policies ship in this package (`<env>/`), written by `rlsft data policies` from a PPO run.
 """
 
@@ -61,11 +61,12 @@ def record_episodes(act: ActionFn, env_id: str, steps: int, num_envs: int, seed:
         [lambda: make_env(env_id)] * num_envs, autoreset_mode=gymnasium.vector.AutoresetMode.SAME_STEP
     )
     observation, _ = envs.reset(seed=seed)
+    low, high = envs.single_action_space.low, envs.single_action_space.high
     running = [{"observations": [observation[i]], "actions": [], "rewards": []} for i in range(num_envs)]
     episodes: list[EpisodeData] = []
     recorded = 0
     while recorded < steps:
-        action = np.clip(act(observation), -1.0, 1.0).astype(np.float32)
+        action = np.clip(act(observation), low, high).astype(np.float32)
         observation, reward, terminated, truncated, info = envs.step(action)
         for i, episode in enumerate(running):
             episode["actions"].append(action[i])
