@@ -21,8 +21,8 @@ Method: all variants live in one process. After --warmup untimed steps each, --r
 run --steps timed steps of every variant in turn (the order rotating each round), so machine
 noise hits all variants alike. A variant's steps/s is the median over rounds; each ratio is
 the median of the per-round ratios, shown with their range as a measure of noise. No variant reads a value back to the host inside the
-timed loop; on CUDA the clock stops after torch.cuda.synchronize(). On CUDA the plain loops
-use bf16 autocast and fused Adam, as the Learner does by default (precision="auto").
+timed loop; on CUDA the clock stops after torch.cuda.synchronize(). The plain loops use fused
+Adam, and on CUDA bf16 autocast, as the Learner does by default (precision="auto").
 
 Reproduce (from the repository root, venv active):
 
@@ -59,7 +59,7 @@ from rlsft.algorithms.bc import BC
 from rlsft.algorithms.iw_sft import IWSFT
 from rlsft.data.replay import trajectory_buffer
 from rlsft.data.trajectories import flat_to_trajectories
-from rlsft.learner import Learner, LearnerConfig, resolve_device
+from rlsft.learner import FUSED_OPTIMIZER_DEVICES, Learner, LearnerConfig, resolve_device
 from rlsft.policies.gaussian_mlp import GaussianMLP
 from rlsft.reference import reference_log_prob
 
@@ -110,7 +110,7 @@ def plain_loop(trajectories: TensorDict, batch_size: int, device: torch.device, 
         nn.Linear(hidden, ACTION_DIM),
     ).to(device)  # fmt: skip
     log_std = nn.Parameter(torch.zeros(ACTION_DIM, device=device))
-    optimizer = torch.optim.Adam([*mean_net.parameters(), log_std], lr=LR, fused=device.type == "cuda")
+    optimizer = torch.optim.Adam([*mean_net.parameters(), log_std], lr=LR, fused=device.type in FUSED_OPTIMIZER_DEVICES)
 
     def log_prob(observation: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
         mean = torch.tanh(mean_net(observation).float())
