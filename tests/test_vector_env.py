@@ -73,12 +73,12 @@ def test_a_loaded_state_continues_the_episodes_exactly_through_resets(env_id: st
     actions = 3.0 * torch.randn(100, *straight.action_spec.shape)
     straight.set_seed(3)
     tensordict, _ = run(straight, straight.reset(), range(30))
-    state = straight.state_dict()
+    state = straight.episodes_state()
     _, expected = run(straight, tensordict, range(30, 100))
 
     resumed = VectorControlEnv(env_id, 2)
     resumed.set_seed(0)  # a pending seed must not reseed the loaded episodes' later resets
-    resumed.load_state_dict(state)
+    resumed.load_episodes(state)
     _, resumed_nexts = run(resumed, resumed.reset(), range(30, 100))
     assert sum(int(n["done"].sum()) for n in expected) >= 2  # resets happened after the load
     for a, b in zip(expected, resumed_nexts, strict=True):

@@ -146,7 +146,7 @@ class RolloutSource:
         """Everything the next batches depend on, for an exact resume: the envs' episodes, the
         minibatches left of the current rollout and the statistics in progress."""
         return {
-            "env": self.env.state_dict(),
+            "env": self.env.episodes_state(),
             "queue": checkpoint.queue_state(self.queue),
             "unseen_observations": self.unseen_observations,
             "return_moments": self.return_moments.state_dict(),
@@ -157,7 +157,7 @@ class RolloutSource:
         }
 
     def load_state_dict(self, state: dict) -> None:
-        self.env.load_state_dict(state["env"])
+        self.env.load_episodes(state["env"])
         self.queue = checkpoint.load_queue(state["queue"])
         self.unseen_observations = state["unseen_observations"]
         self.return_moments.load_state_dict(state["return_moments"])

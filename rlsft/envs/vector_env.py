@@ -69,7 +69,7 @@ class VectorControlEnv(EnvBase):
         self.observation = np.zeros((num_envs, *observation_space.shape), dtype=np.float32)
         self.terminated, self.truncated = np.zeros(num_envs, dtype=bool), np.zeros(num_envs, dtype=bool)
         self.next_seed: int | None = None
-        self.keep_episodes = False  # set by load_state_dict: the next full reset resumes them
+        self.keep_episodes = False  # set by load_episodes: the next full reset resumes them
         shape = self.batch_size
         bound = torch.as_tensor(action_space.low), torch.as_tensor(action_space.high)
         self.observation_spec = Composite(
@@ -85,7 +85,7 @@ class VectorControlEnv(EnvBase):
 
     def _reset(self, tensordict: TensorDictBase | None = None, **kwargs) -> TensorDictBase:
         mask = None if tensordict is None else tensordict.get("_reset", None)
-        if mask is None and self.keep_episodes:  # a collector built after load_state_dict starts where it was
+        if mask is None and self.keep_episodes:  # a collector built after load_episodes starts where it was
             self.keep_episodes = False
             return self.current(reward=None)
         copies = range(len(self.envs)) if mask is None else np.flatnonzero(mask.reshape(-1).numpy())
@@ -119,8 +119,9 @@ class VectorControlEnv(EnvBase):
             entries["reward"] = torch.from_numpy(reward).unsqueeze(-1)
         return TensorDict._new_unsafe(entries, batch_size=self.batch_size)
 
-    def state_dict(self) -> dict:
-        """What the copies' next steps depend on: MuJoCo's integration state (positions,
+    def episodes_state(self) -> dict:
+        """The running episodes, for an exact resume (not nn.Module's state_dict, which an EnvBase
+        also has): what the copies' next steps depend on: MuJoCo's integration state (positions,
         velocities, time, solver warm start), the body positions MuJoCo derived at the last
         step, each copy's random generator and step count within its time limit, and the
         last outputs.
@@ -147,7 +148,7 @@ class VectorControlEnv(EnvBase):
             "truncated": torch.from_numpy(self.truncated.copy()),
         }
 
-    def load_state_dict(self, state: dict) -> None:
+    def load_episodes(self, state: dict) -> None:
         """Continue the saved episodes exactly; the next full reset keeps them instead of starting new ones."""
         integration = mujoco.mjtState.mjSTATE_INTEGRATION
         copies = zip(self.envs, state["simulator"], state["positions"], state["rng"], state["elapsed_steps"])
