@@ -19,7 +19,13 @@ import json
 import statistics
 from pathlib import Path
 
-from rlsft.cli import main as rlsft
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from rlsft.cli import main as rlsft  # noqa: E402
 
 # CleanRL ppo_continuous_action at 1M steps on MuJoCo v4 (method.md §5); ours run v5.
 REFERENCE = {"hopper": 2050, "walker2d": 2890, "halfcheetah": 2900}
@@ -30,6 +36,34 @@ def last_training_return(run_dir: Path, last: int = 10) -> float | None:
     rows = [row for row in csv.DictReader((run_dir / "train.csv").open()) if row.get("episode_return")]
     values = [float(row["episode_return"]) for row in rows[-last:]]
     return statistics.fmean(values) if values else None
+
+
+def evaluation_curve(run_dir: Path) -> tuple[np.ndarray, np.ndarray]:
+    """(environment frames, deterministic evaluation return) at each evaluation of a run;
+    frames are read off the training log, which records them against gradient steps."""
+    train = [row for row in csv.DictReader((run_dir / "train.csv").open()) if row.get("frames")]
+    steps, frames = (np.array([float(row[key]) for row in train]) for key in ("step", "frames"))
+    evaluation = list(csv.DictReader((run_dir / "eval.csv").open()))
+    eval_steps = np.array([float(row["step"]) for row in evaluation])
+    return np.interp(eval_steps, steps, frames), np.array([float(row["return_mean"]) for row in evaluation])
+
+
+def plot_curves(runs: dict[str, list[Path]], path: Path) -> None:
+    """Evaluation return against frames per env: mean over seeds, shaded +- std, CleanRL's final mean dotted."""
+    figure, axes = plt.subplots(1, len(runs), figsize=(4.2 * len(runs), 3.4), constrained_layout=True, squeeze=False)
+    for axis, (env, run_dirs) in zip(axes[0], runs.items(), strict=True):
+        curves = [evaluation_curve(run_dir) for run_dir in run_dirs]
+        if curves:
+            points = min(len(returns) for _, returns in curves)
+            frames = curves[0][0][:points]
+            returns = np.stack([returns[:points] for _, returns in curves])
+            mean, std = returns.mean(0), returns.std(0)
+            axis.plot(frames, mean, label=f"rlsft PPO ({len(curves)} seeds)")
+            axis.fill_between(frames, mean - std, mean + std, alpha=0.25)
+        axis.axhline(REFERENCE[env], linestyle=":", color="gray", label="CleanRL at 1M (v4)")
+        axis.set(title=env, xlabel="environment frames", ylabel="evaluation return")
+    axes[0][0].legend(loc="lower right")
+    figure.savefig(path, dpi=120)
 
 
 def spread(values: list[float]) -> str:
@@ -59,18 +93,24 @@ def main() -> None:
         "| env | seeds found | final evaluation return | last training return | CleanRL (v4, 1M) |",
         "|---|---|---|---|---:|",
     ]
+    finished: dict[str, list[Path]] = {}
     for env in args.envs:
         evaluations, training = [], []
+        finished[env] = []
         for seed in args.seeds:
             run_dir = args.runs_root / f"{env}-seed{seed}"
             if not (run_dir / "summary.json").exists() and args.train:
                 rlsft(["train", "algorithm=ppo", f"env={env}", f"seed={seed}", f"run_dir={run_dir}", "progress=false"])
             if (run_dir / "summary.json").exists():
+                finished[env].append(run_dir)
                 evaluations.append(json.loads((run_dir / "summary.json").read_text())["return_mean"])
                 if (value := last_training_return(run_dir)) is not None:
                     training.append(value)
         lines.append(f"| {env} | {len(evaluations)} | {spread(evaluations)} | {spread(training)} | {REFERENCE[env]} |")
     args.out.parent.mkdir(parents=True, exist_ok=True)
+    plot = args.out.with_suffix(".png")
+    plot_curves(finished, plot)
+    lines += ["", f"![evaluation return against environment frames]({plot.name})", ""]
     args.out.write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
