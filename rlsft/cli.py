@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 from importlib import resources
 from pathlib import Path
@@ -21,6 +22,9 @@ from omegaconf.errors import OmegaConfBaseException
 from rlsft.errors import RLSFTError, reason
 
 CONFIG_GROUPS = ("algorithm", "env", "policy", "learner", "budget", "verifier")
+
+# torchrl logs each replay-buffer allocation at INFO; the CLI's output is its progress bars and results.
+logging.getLogger("torchrl").setLevel(logging.WARNING)
 
 
 def search_folders(overrides: list[str]) -> list[Path]:
