@@ -26,8 +26,11 @@ runs with torch.set_num_threads(1) in every variant and worker.
 Method: all variants live in one process. Each first collects one untimed batch (env
 creation, spec checks, worker start-up). Then come --rounds rounds, and in each round every
 (num_envs, variant) pair collects one timed batch, the variant order rotating each round, so
-machine noise hits all variants alike. A variant's steps/s is the median over rounds; each
-ratio is the median of the per-round ratios, shown with their range as a measure of noise.
+machine noise hits all variants alike. rlsft_collector_multi is timed afterwards, alone, one
+num_envs at a time: its workers collect the next batch in the background as soon as one is
+delivered, and would otherwise slow whatever variant is timed next. A variant's steps/s is
+the median over rounds; each ratio is the median of the per-round ratios, shown with their
+range as a measure of noise.
 
 Reproduce (from the repository root, venv active):
 
@@ -159,6 +162,24 @@ def rlsft_collector_multi(
     return lambda: next(rollouts).numel(), shutdown
 
 
+def timed_rounds(variants: dict[tuple[int, str], Collect], rounds: int) -> dict[tuple[int, str], list[float]]:
+    """Steps/s of each variant in each round, after one untimed batch each; the order rotates every round."""
+    for collect in variants.values():
+        collect()
+    keys = list(variants)
+    rates: dict[tuple[int, str], list[float]] = {key: [] for key in keys}
+    for round_index in range(rounds):
+        shift = round_index % len(keys)
+        for key in keys[shift:] + keys[:shift]:
+            start = time.perf_counter()
+            steps = variants[key]()
+            rates[key].append(steps / (time.perf_counter() - start))
+            print(
+                f"round {round_index + 1}/{rounds} num_envs={key[0]} {key[1]}: {rates[key][-1]:.0f} steps/s", flush=True
+            )
+    return rates
+
+
 def cpu_name() -> str:
     cpuinfo = Path("/proc/cpuinfo")
     lines = cpuinfo.read_text().splitlines() if cpuinfo.exists() else []
@@ -231,29 +252,16 @@ def main() -> None:
     variants: dict[tuple[int, str], Collect] = {
         (1, "raw_gymnasium_single"): raw_gymnasium_single(policy, args.env, args.frames)
     }
-    shutdowns: list[Callable[[], None]] = []
     for num_envs in args.num_envs:
         frames_per_env = args.frames // num_envs
         variants[(num_envs, "raw_gymnasium")] = raw_gymnasium(policy, args.env, num_envs, frames_per_env)
         variants[(num_envs, "rlsft_collector")] = rlsft_collector(policy, args.env, num_envs, frames_per_env)
-        if num_envs % WORKERS == 0:
-            collect, shutdown = rlsft_collector_multi(policy, args.env, num_envs, frames_per_env)
-            variants[(num_envs, "rlsft_collector_multi")] = collect
-            shutdowns.append(shutdown)
-    for collect in variants.values():
-        collect()
-
-    keys = list(variants)
-    rates: dict[tuple[int, str], list[float]] = {key: [] for key in keys}
-    for round_index in range(args.rounds):
-        shift = round_index % len(keys)
-        for key in keys[shift:] + keys[:shift]:
-            start = time.perf_counter()
-            steps = variants[key]()
-            rates[key].append(steps / (time.perf_counter() - start))
-            progress = f"round {round_index + 1}/{args.rounds} num_envs={key[0]} {key[1]}"
-            print(f"{progress}: {rates[key][-1]:.0f} steps/s", flush=True)
-    for shutdown in shutdowns:
+    rates = timed_rounds(variants, args.rounds)
+    # Worker processes collect their next batch as soon as one is delivered, in the background,
+    # so each multi-process collector is timed alone, after the in-process variants.
+    for num_envs in (n for n in args.num_envs if n % WORKERS == 0):
+        collect, shutdown = rlsft_collector_multi(policy, args.env, num_envs, args.frames // num_envs)
+        rates.update(timed_rounds({(num_envs, "rlsft_collector_multi"): collect}, args.rounds))
         shutdown()
 
     table = report(rates, args, (load_at_start, os.getloadavg()[0]))
