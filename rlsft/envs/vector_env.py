@@ -11,6 +11,7 @@ per-step cost outside MuJoCo (benchmarks/env_sampling.py).
 
 from __future__ import annotations
 
+import logging
 import warnings
 
 import gymnasium
@@ -23,9 +24,18 @@ from torchrl.envs import EnvBase
 
 from rlsft.errors import RLSFTError, reason
 
-# MuJoCo 4 prints the deprecation notes of gymnasium's model files at every env creation
-# (HalfCheetah: one per env copy, per evaluation); as Python warnings, each shows once.
-mujoco.set_mju_user_warning(lambda message: warnings.warn(f"MuJoCo: {message}", RuntimeWarning, stacklevel=2))
+
+def mujoco_warning(message: str) -> None:
+    """MuJoCo's warnings as Python's, each shown once. The deprecation notes MuJoCo 4 prints
+    for gymnasium's own model files at every env creation (HalfCheetah: one per env copy, per
+    evaluation) go to the debug log: neither a user nor rlsft can act on them."""
+    if "deprecated" in message:
+        logging.getLogger(__name__).debug("MuJoCo: %s", message)
+    else:
+        warnings.warn(f"MuJoCo: {message}", RuntimeWarning, stacklevel=2)
+
+
+mujoco.set_mju_user_warning(mujoco_warning)
 
 
 def time_limit(env: gymnasium.Env) -> gymnasium.wrappers.TimeLimit | None:
