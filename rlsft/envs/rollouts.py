@@ -67,7 +67,7 @@ class RolloutSource:
             # On CPU no policy_device: the collector then skips a device cast per step. Trajectory
             # ids are not needed: episode boundaries come from the done flags. Building it runs the
             # actor once to learn its outputs: in a forked RNG, so that a resumed run draws as a straight one.
-            with torch.random.fork_rng(devices=[]):
+            with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
                 collector = Collector(
                     self.env, actor, frames_per_batch=self.frames_per_batch, total_frames=-1,
                     policy_device=self.device if self.device.type != "cpu" else None, track_traj_ids=False,
