@@ -38,15 +38,6 @@ def mujoco_warning(message: str) -> None:
 mujoco.set_mju_user_warning(mujoco_warning)
 
 
-def time_limit(env: gymnasium.Env) -> gymnasium.wrappers.TimeLimit | None:
-    """The TimeLimit wrapper in a wrapped env's chain, if any."""
-    while isinstance(env, gymnasium.Wrapper):
-        if isinstance(env, gymnasium.wrappers.TimeLimit):
-            return env
-        env = env.env
-    return None
-
-
 def make_env(env_id: str) -> gymnasium.Env:
     """gymnasium.make, with a config-level error for an id gymnasium does not know."""
     try:
@@ -57,6 +48,7 @@ def make_env(env_id: str) -> gymnasium.Env:
         ) from error
 
 
+INTEGRATION = mujoco.mjtState.mjSTATE_INTEGRATION  # what mj_step advances, warm start included
 DERIVED_POSITIONS = ("xpos", "xipos")  # body frames and centres of mass, as the last step left them
 
 
@@ -140,19 +132,18 @@ class VectorControlEnv(EnvBase):
         them before stepping (Ant's and Humanoid's forward reward), so they are kept as they
         are rather than recomputed from the state.
         """
-        integration = mujoco.mjtState.mjSTATE_INTEGRATION
         simulators, positions = [], []
         for env in self.envs:
             model, data = env.unwrapped.model, env.unwrapped.data
-            state = np.empty(mujoco.mj_stateSize(model, integration))
-            mujoco.mj_getState(model, data, state, integration)
+            state = np.empty(mujoco.mj_stateSize(model, INTEGRATION))
+            mujoco.mj_getState(model, data, state, INTEGRATION)
             simulators.append(torch.from_numpy(state))
             positions.append({name: torch.from_numpy(getattr(data, name).copy()) for name in DERIVED_POSITIONS})
         return {
             "simulator": simulators,
             "positions": positions,
             "rng": [env.unwrapped.np_random.bit_generator.state for env in self.envs],
-            "elapsed_steps": [time_limit(env)._elapsed_steps for env in self.envs],
+            "elapsed_steps": [env.get_wrapper_attr("_elapsed_steps") for env in self.envs],  # TimeLimit's count
             "observation": torch.from_numpy(self.observation.copy()),
             "terminated": torch.from_numpy(self.terminated.copy()),
             "truncated": torch.from_numpy(self.truncated.copy()),
@@ -160,16 +151,15 @@ class VectorControlEnv(EnvBase):
 
     def load_episodes(self, state: dict) -> None:
         """Continue the saved episodes exactly; the next full reset keeps them instead of starting new ones."""
-        integration = mujoco.mjtState.mjSTATE_INTEGRATION
         copies = zip(self.envs, state["simulator"], state["positions"], state["rng"], state["elapsed_steps"])
         for env, simulator, positions, rng, elapsed in copies:
             env.reset()  # the wrappers' own bookkeeping; everything the reset drew is overwritten below
             data = env.unwrapped.data
-            mujoco.mj_setState(env.unwrapped.model, data, simulator.numpy(), integration)
+            mujoco.mj_setState(env.unwrapped.model, data, simulator.numpy(), INTEGRATION)
             for name, value in positions.items():
                 getattr(data, name)[:] = value.numpy()
             env.unwrapped.np_random.bit_generator.state = rng
-            time_limit(env)._elapsed_steps = elapsed
+            env.set_wrapper_attr("_elapsed_steps", elapsed)
         self.observation[:] = state["observation"].numpy()
         self.terminated[:], self.truncated[:] = state["terminated"].numpy(), state["truncated"].numpy()
         self.keep_episodes, self.next_seed = True, None  # the loaded generators replace any pending seed
