@@ -153,7 +153,7 @@ def main() -> None:
         f"`{args.runs_root / args.policy}`",
         "",
         "| method | seeds | accuracy % (mean ± std over seeds) | training seconds | gradient steps | first evaluated step"
-        f" at >= {args.reached:.0%} | data | last batch's weights: min-max (ESS), seed {args.seeds[0]} |",
+        f" at >= {args.reached:.0%} | data | last batch's weights: min-max (ESS), first seed found |",
         "|---|---:|---:|---:|---:|---:|---|---|",
         f"| base (start model) | | {100 * base:.1f} | 0 | 0 | | | |",
     ]
