@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 import torch
 from tensordict import TensorDictBase
+from torchrl.envs import EnvBase
 from torchrl.envs.utils import check_env_specs
 
 from rlsft.envs.vector_env import VectorControlEnv
@@ -83,3 +84,23 @@ def test_a_loaded_state_continues_the_episodes_exactly_through_resets(env_id: st
     assert sum(int(n["done"].sum()) for n in expected) >= 2  # resets happened after the load
     for a, b in zip(expected, resumed_nexts, strict=True):
         assert (a == b).all()
+
+
+def test_the_collector_step_matches_torchrls_generic_step_and_partial_reset() -> None:
+    fast, generic = VectorControlEnv("Hopper-v5", 3), VectorControlEnv("Hopper-v5", 3)
+    fast.set_seed(5)
+    generic.set_seed(5)
+    fast_input, generic_input = fast.reset(), generic.reset()
+    torch.manual_seed(0)
+    resets = 0
+    for _ in range(60):
+        action, log_prob = 3.0 * torch.randn(3, 3), torch.randn(3)  # a policy's outputs, carried as step_mdp does
+        fast_step, fast_input = fast.step_and_maybe_reset(fast_input.set("action", action).set("log_prob", log_prob))
+        generic_step, generic_input = EnvBase._step_and_maybe_reset(
+            generic, generic_input.set("action", action.clone()).set("log_prob", log_prob.clone())
+        )
+        for fast_out, generic_out in ((fast_step, generic_step), (fast_input, generic_input)):
+            assert set(fast_out.keys(True)) == set(generic_out.keys(True))
+            assert (fast_out == generic_out).all()
+        resets += int(fast_step["next", "done"].sum())
+    assert resets >= 3
