@@ -12,29 +12,31 @@ pay for the same policy forward. For each num_envs in --num-envs:
   rlsft_collector        rlsft's own object: RolloutSource(...).collect(), the torchrl
                          Collector over VectorControlEnv(...) (torchrl resets the finished
                          envs), with frames_per_batch = num_envs * frames_per_env
-  rlsft_collector_multi  the same env and policy split over 2 worker processes by torchrl's
-                         MultiSyncCollector, each worker owning num_envs / 2 envs (even
-                         num_envs only): whether process parallelism scales on this machine
+  rlsft_collector_multi  the same env and policy split over --workers processes by torchrl's
+                         MultiSyncCollector, each worker owning num_envs / workers envs
+                         (num_envs a multiple of --workers only)
 
 plus, once, raw_gymnasium_single: a plain gymnasium.make env (no vector env) reset on done.
 
 SyncVectorEnv steps its envs one after another in one process, so raw_gymnasium and
 rlsft_collector can only gain from a larger num_envs by batching the policy forward and the
-per-step Python overhead; only rlsft_collector_multi can use more than one core. The policy
-runs with torch.set_num_threads(1) in every variant and worker.
+per-step Python overhead; only rlsft_collector_multi can use more than one core. Its scaling
+with the cores is its steps/s over rlsft_collector's with the same work per process
+(num_envs / workers envs), linear at --workers. The policy runs with torch.set_num_threads(1)
+in every variant and worker.
 
 Method: all variants live in one process. Each first collects one untimed batch (env
 creation, spec checks, worker start-up). Then come --rounds rounds, and in each round every
 (num_envs, variant) pair collects one timed batch, the variant order rotating each round, so
-machine noise hits all variants alike. rlsft_collector_multi is timed afterwards, alone, one
-num_envs at a time: its workers collect the next batch in the background as soon as one is
-delivered, and would otherwise slow whatever variant is timed next. A variant's steps/s is
-the median over rounds; each ratio is the median of the per-round ratios, shown with their
-range as a measure of noise.
+machine noise hits all variants alike. (A MultiSyncCollector's workers wait, idle, until the
+next batch is asked for, so they do not slow the variant timed after them.) A variant's
+steps/s is the median over rounds; each ratio is the median of the per-round ratios, shown
+with their range as a measure of noise.
 
 Reproduce (from the repository root, venv active):
 
     python benchmarks/env_sampling.py                      # Hopper-v5, num_envs 1 2 4 8, 4096 frames, 3 rounds
+    python benchmarks/env_sampling.py --workers 8 --num-envs 1 8 16 --frames 16384   # a 16-core machine
 
 The results table goes to --out (benchmarks/results/env_sampling.md) and to stdout.
 """
@@ -68,14 +70,7 @@ from rlsft.envs.vector_env import VectorControlEnv
 from rlsft.policies.actor_critic import ActorCritic
 
 SEED = 0
-WORKERS = 2  # processes of rlsft_collector_multi
 TARGET = 0.8  # rlsft_collector / raw_gymnasium, steps/s
-# The scaling column divides a variant's steps/s by this variant's at num_envs = 1.
-SCALING_BASE = {
-    "raw_gymnasium": "raw_gymnasium",
-    "rlsft_collector": "rlsft_collector",
-    "rlsft_collector_multi": "rlsft_collector",  # 1 env cannot be split over processes
-}
 
 Collect = Callable[[], int]  # collects one batch; returns the number of env steps taken
 
@@ -137,9 +132,9 @@ def rlsft_collector(policy: ActorCritic, env_id: str, num_envs: int, frames_per_
 
 
 def rlsft_collector_multi(
-    policy: ActorCritic, env_id: str, num_envs: int, frames_per_env: int
+    policy: ActorCritic, env_id: str, num_envs: int, frames_per_env: int, workers: int
 ) -> tuple[Collect, Callable[[], None]]:
-    """RolloutSource's env and actor, split over WORKERS processes by MultiSyncCollector; also its shutdown.
+    """RolloutSource's env and actor, split over `workers` processes by MultiSyncCollector; also its shutdown.
 
     The weight-sync scheme is passed in to be shut down by hand: torchrl 0.14 leaves the default
     one to its __del__, which hangs at interpreter exit.
@@ -147,7 +142,7 @@ def rlsft_collector_multi(
     actor = TensorFunction(policy.explore, "observation", ["action", "sample_log_prob"])
     scheme = SharedMemWeightSyncScheme()
     collector = MultiSyncCollector(
-        [functools.partial(VectorControlEnv, env_id, num_envs // WORKERS)] * WORKERS, actor,
+        [functools.partial(VectorControlEnv, env_id, num_envs // workers)] * workers, actor,
         frames_per_batch=num_envs * frames_per_env, total_frames=-1,
         auto_register_policy_transforms=False, trust_policy=True, num_threads=1, num_sub_threads=1,
         weight_sync_schemes={"policy": scheme},
@@ -208,30 +203,45 @@ def report(rates: dict[tuple[int, str], list[float]], args: argparse.Namespace, 
         f"- load average (1 min) at start / end: {load[0]:.2f} / {load[1]:.2f} (other processes share the machine)",
         f"- env: {args.env}; {args.frames} env steps per timed batch; 1 untimed batch, then {args.rounds} "
         "interleaved rounds; torch.set_num_threads(1) for the policy in every process",
+        f"- rlsft_collector_multi: {args.workers} worker processes",
         "",
-        "Scaling: steps/s over the same variant's at num_envs = 1 (rlsft_collector_multi: over rlsft_collector's).",
-        "",
-        "| num_envs | variant | steps/s (median) | scaling | steps/s per round |",
+        "| num_envs | variant | steps/s (median) | over num_envs = 1 | steps/s per round |",
         "|---:|---|---:|---:|---|",
     ]
     for (num_envs, name), rate in rates.items():
-        base = SCALING_BASE.get(name)
-        scaling = f"{median[(num_envs, name)] / median[(1, base)]:.2f}" if base else ""
+        base = rates.get((1, name))
+        scaling = f"{median[(num_envs, name)] / statistics.median(base):.2f}" if base else ""
         per_round = ", ".join(f"{r:.0f}" for r in rate)
         lines.append(f"| {num_envs} | {name} | {median[(num_envs, name)]:.0f} | {scaling} | {per_round} |")
     lines += [
         "",
-        f"| num_envs | rlsft_collector / raw_gymnasium (target >= {TARGET}) | range | met "
-        f"| rlsft_collector_multi / rlsft_collector | range |",
-        "|---:|---:|---|---|---:|---|",
+        f"| num_envs | rlsft_collector / raw_gymnasium (target >= {TARGET}) | range | met |",
+        "|---:|---:|---|---|",
     ]
     for num_envs in args.num_envs:
-        collector, multi = rates[(num_envs, "rlsft_collector")], rates.get((num_envs, "rlsft_collector_multi"))
-        ratio = [c / r for c, r in zip(collector, rates[(num_envs, "raw_gymnasium")])]
-        met = "yes" if statistics.median(ratio) >= TARGET else "no"
-        processes = ratio_cells([m / c for m, c in zip(multi, collector)]) if multi else " | "
-        lines.append(f"| {num_envs} | {ratio_cells(ratio)} | {met} | {processes} |")
+        ratio = [c / r for c, r in zip(rates[(num_envs, "rlsft_collector")], rates[(num_envs, "raw_gymnasium")])]
+        lines.append(f"| {num_envs} | {ratio_cells(ratio)} | {'yes' if statistics.median(ratio) >= TARGET else 'no'} |")
+    lines += [
+        "",
+        f"Process scaling: rlsft_collector_multi's steps/s over rlsft_collector's with the same work per "
+        f"process (num_envs / {args.workers} envs; linear = {args.workers}.00), and over rlsft_collector's "
+        "with the same num_envs (the gain for a fixed env count).",
+        "",
+        "| num_envs | envs per process | over the same work per process | range | over the same num_envs | range |",
+        "|---:|---:|---:|---|---:|---|",
+    ]
+    for num_envs in multi_process_sizes(args):
+        multi, per_process = rates[(num_envs, "rlsft_collector_multi")], num_envs // args.workers
+        same_work = rates.get((per_process, "rlsft_collector"))
+        over_work = ratio_cells([m / c for m, c in zip(multi, same_work)]) if same_work else "(not measured) | "
+        over_envs = ratio_cells([m / c for m, c in zip(multi, rates[(num_envs, "rlsft_collector")])])
+        lines.append(f"| {num_envs} | {per_process} | {over_work} | {over_envs} |")
     return "\n".join(lines) + "\n"
+
+
+def multi_process_sizes(args: argparse.Namespace) -> list[int]:
+    """The num_envs that split evenly over the worker processes."""
+    return [n for n in args.num_envs if n % args.workers == 0]
 
 
 def main() -> None:
@@ -240,6 +250,9 @@ def main() -> None:
     parser.add_argument("--num-envs", type=int, nargs="+", default=[1, 2, 4, 8], help="vector env sizes to sweep")
     parser.add_argument("--frames", type=int, default=4096, help="env steps per timed batch")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved timing rounds; the median is reported")
+    parser.add_argument(
+        "--workers", type=int, default=2, help="processes of rlsft_collector_multi (2: this machine's cores)"
+    )
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/env_sampling.md"))
     args = parser.parse_args()
     if 1 not in args.num_envs:
@@ -256,12 +269,13 @@ def main() -> None:
         frames_per_env = args.frames // num_envs
         variants[(num_envs, "raw_gymnasium")] = raw_gymnasium(policy, args.env, num_envs, frames_per_env)
         variants[(num_envs, "rlsft_collector")] = rlsft_collector(policy, args.env, num_envs, frames_per_env)
+    shutdowns = []
+    for num_envs in multi_process_sizes(args):
+        collect, shutdown = rlsft_collector_multi(policy, args.env, num_envs, args.frames // num_envs, args.workers)
+        variants[(num_envs, "rlsft_collector_multi")] = collect
+        shutdowns.append(shutdown)
     rates = timed_rounds(variants, args.rounds)
-    # Worker processes collect their next batch as soon as one is delivered, in the background,
-    # so each multi-process collector is timed alone, after the in-process variants.
-    for num_envs in (n for n in args.num_envs if n % WORKERS == 0):
-        collect, shutdown = rlsft_collector_multi(policy, args.env, num_envs, args.frames // num_envs)
-        rates.update(timed_rounds({(num_envs, "rlsft_collector_multi"): collect}, args.rounds))
+    for shutdown in shutdowns:
         shutdown()
 
     table = report(rates, args, (load_at_start, os.getloadavg()[0]))
