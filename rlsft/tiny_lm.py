@@ -18,11 +18,13 @@ import random
 import string
 from pathlib import Path
 
+from omegaconf import OmegaConf
 from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
 from rlsft.algorithms import make_algorithm
 from rlsft.checkpoint import seed_everything
+from rlsft.cli import compose_config
 from rlsft.envs.generation import TransformersGenerator
 from rlsft.envs.text import TextExample, make_task
 from rlsft.envs.text_sampling import TextSampler, completion_rates
@@ -32,7 +34,6 @@ from rlsft.policies.causal_lm import CausalLMPolicy, encode_prompts, text_batch
 
 SHIPPED = Path(__file__).parent / "pretrained" / "tiny-arithmetic"
 SPECIAL_TOKENS = ["<pad>", "<eos>", "<unk>"]
-MAX_NEW_TOKENS = 24  # as env=arithmetic evaluates: " #### 107" needs 9, so 8 would cut 3-digit answers
 TASK = {"digits": 2, "operations": ["+"], "train_size": 100_000, "test_size": 200}  # train: every problem
 
 
@@ -77,9 +78,9 @@ def pretrain(
         LearnerConfig(steps=max_steps, batch_size=batch_size, optimizer="adamw", lr=lr, warmup_steps=100,
                       schedule="constant", device="cpu"),
     )  # fmt: skip
-    sampler = TextSampler(
-        TransformersGenerator(policy.model, 0, 1), tokenizer, make_verifier("exact_numeric", {}), MAX_NEW_TOKENS
-    )
+    cfg = compose_config("train", ["env=arithmetic"])  # held-out accuracy as `rlsft train env=arithmetic` measures it
+    verifier = make_verifier(cfg.verifier.name, OmegaConf.to_container(cfg.verifier.options, resolve=True))
+    sampler = TextSampler(TransformersGenerator(policy.model, 0, 1), tokenizer, verifier, cfg.env.max_new_tokens)
     rng = random.Random(seed)
     accuracy = 0.0
     while learner.step < max_steps and accuracy < target_accuracy:
