@@ -16,7 +16,8 @@ pay for the same policy forward. For each num_envs in --num-envs:
                          MultiSyncCollector, each worker owning num_envs / workers envs
                          (num_envs a multiple of --workers only)
 
-plus, once, raw_gymnasium_single: a plain gymnasium.make env (no vector env) reset on done.
+plus, once, raw_gymnasium_single: a plain gymnasium.make env (no vector env), reset by hand on
+done, storing the same data: the 1-env baseline without SyncVectorEnv's own overhead.
 
 SyncVectorEnv steps its envs one after another in one process, so raw_gymnasium and
 rlsft_collector can only gain from a larger num_envs by batching the policy forward and the
@@ -75,48 +76,68 @@ TARGET = 0.8  # rlsft_collector / raw_gymnasium, steps/s
 Collect = Callable[[], int]  # collects one batch; returns the number of env steps taken
 
 
+class StepRecord:
+    """Preallocated [frames_per_env, num_envs] tensors of what PPO needs, as a hand-written loop keeps them."""
+
+    def __init__(self, env_id: str, num_envs: int, frames_per_env: int) -> None:
+        observation_dim, action_dim = env_dims(env_id)
+        shape = (frames_per_env, num_envs)
+        self.observation, self.next_observation = (
+            torch.empty(*shape, observation_dim),
+            torch.empty(*shape, observation_dim),
+        )
+        self.action, self.log_prob, self.reward = (
+            torch.empty(*shape, action_dim),
+            torch.empty(shape),
+            torch.empty(shape),
+        )
+        self.terminated, self.truncated = torch.empty(shape, dtype=torch.bool), torch.empty(shape, dtype=torch.bool)
+
+    def act(self, policy: ActorCritic, t: int, observation: np.ndarray) -> np.ndarray:
+        """Stores the observation, samples the action and its log-prob, returns the clipped action."""
+        self.observation[t] = torch.from_numpy(observation)
+        self.action[t], self.log_prob[t] = policy.explore(self.observation[t])
+        return self.action[t].clamp(-1.0, 1.0).numpy()
+
+    def outcome(self, t: int, next_observation, reward, terminated, truncated) -> None:
+        self.next_observation[t] = torch.from_numpy(np.asarray(next_observation))
+        self.reward[t] = torch.as_tensor(reward)
+        self.terminated[t], self.truncated[t] = torch.as_tensor(terminated), torch.as_tensor(truncated)
+
+
 def raw_gymnasium(policy: ActorCritic, env_id: str, num_envs: int, frames_per_env: int) -> Collect:
     """A plain SyncVectorEnv loop that keeps what PPO needs, as one would write it without torchrl."""
     envs = gymnasium.vector.SyncVectorEnv(
         [lambda: gymnasium.make(env_id)] * num_envs, autoreset_mode=gymnasium.vector.AutoresetMode.SAME_STEP
     )
-    observation_dim, action_dim = env_dims(env_id)
-    shape = (frames_per_env, num_envs)
-    observations, next_observations = torch.empty(*shape, observation_dim), torch.empty(*shape, observation_dim)
-    actions, log_probs, rewards = torch.empty(*shape, action_dim), torch.empty(shape), torch.empty(shape)
-    terminateds, truncateds = torch.empty(shape, dtype=torch.bool), torch.empty(shape, dtype=torch.bool)
+    record = StepRecord(env_id, num_envs, frames_per_env)
     observation = envs.reset(seed=SEED)[0]
 
     def collect() -> int:
         nonlocal observation
         for t in range(frames_per_env):
-            observations[t] = torch.from_numpy(observation)
-            action, log_probs[t] = policy.explore(observations[t])
-            actions[t] = action
-            observation, reward, terminated, truncated, info = envs.step(action.clamp(-1.0, 1.0).numpy())
-            next_observations[t] = torch.from_numpy(observation)
-            if "final_obs" in info:
+            observation, reward, terminated, truncated, info = envs.step(record.act(policy, t, observation))
+            record.outcome(t, observation, reward, terminated, truncated)
+            if "final_obs" in info:  # the reset observation replaced the final one at episode ends
                 for i in np.flatnonzero(info["_final_obs"]):
-                    next_observations[t, i] = torch.from_numpy(info["final_obs"][i])
-            rewards[t], terminateds[t] = torch.from_numpy(reward), torch.from_numpy(terminated)
-            truncateds[t] = torch.from_numpy(truncated)
+                    record.next_observation[t, i] = torch.from_numpy(info["final_obs"][i])
         return frames_per_env * num_envs
 
     return collect
 
 
 def raw_gymnasium_single(policy: ActorCritic, env_id: str, frames: int) -> Collect:
-    """The simplest loop: one gymnasium.make env, reset by hand at episode ends, nothing stored."""
+    """The simplest loop: one gymnasium.make env, reset by hand at episode ends, keeping what PPO needs."""
     env = gymnasium.make(env_id)
-    observation = env.reset(seed=SEED)[0]
+    record = StepRecord(env_id, 1, frames)
+    observation = env.reset(seed=SEED)[0][None]
 
     def collect() -> int:
         nonlocal observation
-        for _ in range(frames):
-            action, _ = policy.explore(torch.from_numpy(observation).float())
-            observation, _, terminated, truncated, _ = env.step(action.clamp(-1.0, 1.0).numpy())
-            if terminated or truncated:
-                observation = env.reset()[0]
+        for t in range(frames):
+            next_observation, reward, terminated, truncated, _ = env.step(record.act(policy, t, observation)[0])
+            record.outcome(t, next_observation, reward, terminated, truncated)
+            observation = (env.reset()[0] if terminated or truncated else next_observation)[None]
         return frames
 
     return collect
@@ -218,9 +239,12 @@ def report(rates: dict[tuple[int, str], list[float]], args: argparse.Namespace, 
         f"| num_envs | rlsft_collector / raw_gymnasium (target >= {TARGET}) | range | met |",
         "|---:|---:|---|---|",
     ]
-    for num_envs in args.num_envs:
-        ratio = [c / r for c, r in zip(rates[(num_envs, "rlsft_collector")], rates[(num_envs, "raw_gymnasium")])]
-        lines.append(f"| {num_envs} | {ratio_cells(ratio)} | {'yes' if statistics.median(ratio) >= TARGET else 'no'} |")
+    rows = [(str(n), n, "raw_gymnasium") for n in args.num_envs] + [
+        ("1, against one plain env", 1, "raw_gymnasium_single")
+    ]
+    for label, num_envs, baseline in rows:
+        ratio = [c / r for c, r in zip(rates[(num_envs, "rlsft_collector")], rates[(num_envs, baseline)])]
+        lines.append(f"| {label} | {ratio_cells(ratio)} | {'yes' if statistics.median(ratio) >= TARGET else 'no'} |")
     lines += [
         "",
         f"Process scaling: rlsft_collector_multi's steps/s over rlsft_collector's with the same work per "

@@ -29,8 +29,9 @@ class TensorFunction(TensorDictModuleBase):
 
     def forward(self, tensordict: TensorDictBase) -> TensorDictBase:
         outputs = self.function(tensordict.get(self.in_keys[0]))
-        outputs = outputs if isinstance(outputs, tuple) else (outputs,)
-        return tensordict.update(dict(zip(self.out_keys, outputs, strict=True)))
+        for key, output in zip(self.out_keys, outputs if isinstance(outputs, tuple) else (outputs,), strict=True):
+            tensordict.set(key, output)
+        return tensordict
 
 
 def normalized_score(returns: torch.Tensor, ref_min: float, ref_max: float) -> torch.Tensor:

@@ -51,6 +51,7 @@ def make_env(env_id: str) -> gymnasium.Env:
 
 INTEGRATION = mujoco.mjtState.mjSTATE_INTEGRATION  # what mj_step advances, warm start included
 DERIVED_POSITIONS = ("xpos", "xipos")  # body frames and centres of mass, as the last step left them
+OUTPUT_KEYS = ("observation", "done", "terminated", "truncated")  # what a step or reset returns, besides the reward
 
 
 class VectorControlEnv(EnvBase):
@@ -114,34 +115,42 @@ class VectorControlEnv(EnvBase):
         Collectors call this at every step (through step_and_maybe_reset, so env.compile() still
         applies). The generic version re-derives the reward and done keys from the specs each
         time, about 15% of sampling time (benchmarks/env_sampling.py); this env's keys are
-        fixed. The outputs are the generic
-        version's: the stepped tensordict with its "next" entries, and the policy's next input.
-        That input keeps the root entries the step does not produce (the action, the policy's
-        other outputs), zeroed for the copies just reset, as step_mdp and a partial reset do.
+        fixed. The outputs are the generic version's: the stepped tensordict with its "next"
+        entries, and the policy's next input. That input keeps the root entries the step does
+        not produce (the action, the policy's other outputs), zeroed for the copies just reset,
+        as step_mdp and a partial reset do.
         """
         next_tensordict = self._step(tensordict)
         tensordict.set("next", next_tensordict)
-        following = next_tensordict.exclude("reward")
-        carried = tensordict.exclude("next", *following.keys())
+        carried = TensorDict._new_unsafe(
+            {key: value for key, value in tensordict.items() if key != "next" and key not in OUTPUT_KEYS},
+            batch_size=self.batch_size,
+        )
         finished = self.terminated | self.truncated
         if finished.any():
             self.reset_copies(np.flatnonzero(finished))
-            following = self.current(reward=None)
+            outputs = self.last_outputs()
             carried = carried.masked_fill(torch.from_numpy(finished), 0)
-        return tensordict, following.update(carried)
+        else:
+            outputs = {key: next_tensordict.get(key) for key in OUTPUT_KEYS}
+        return tensordict, TensorDict._new_unsafe({**outputs, **dict(carried.items())}, batch_size=self.batch_size)
 
-    def current(self, reward: np.ndarray | None) -> TensorDictBase:
-        """The copies' observations and done flags (copied out), with the step's reward if any."""
+    def last_outputs(self) -> dict[str, torch.Tensor]:
+        """The copies' last observations and done flags (OUTPUT_KEYS), copied out."""
         terminated, truncated = (
             torch.from_numpy(self.terminated).unsqueeze(-1),
             torch.from_numpy(self.truncated).unsqueeze(-1),
         )
-        entries = {
+        return {
             "observation": torch.from_numpy(self.observation.copy()),
             "done": terminated | truncated,
             "terminated": terminated.clone(),
             "truncated": truncated.clone(),
         }
+
+    def current(self, reward: np.ndarray | None) -> TensorDictBase:
+        """The copies' last outputs, with the step's reward if any."""
+        entries = self.last_outputs()
         if reward is not None:
             entries["reward"] = torch.from_numpy(reward).unsqueeze(-1)
         return TensorDict._new_unsafe(entries, batch_size=self.batch_size)
