@@ -15,6 +15,9 @@ pay for the same policy forward. For each num_envs in --num-envs:
   rlsft_collector_multi  the same env and policy split over --workers processes by torchrl's
                          MultiSyncCollector, each worker owning num_envs / workers envs
                          (num_envs a multiple of --workers only)
+  independent_processes  --workers unconnected processes, each running its own rlsft_collector
+                         with num_envs / workers envs at the same time: the machine's ceiling
+                         for process parallelism, which rlsft_collector_multi is measured against
 
 plus, once, raw_gymnasium_single: a plain gymnasium.make env (no vector env), reset by hand on
 done, storing the same data: the 1-env baseline without SyncVectorEnv's own overhead.
@@ -47,6 +50,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import functools
+import multiprocessing
 import os
 import platform
 import shlex
@@ -152,6 +156,45 @@ def rlsft_collector(policy: ActorCritic, env_id: str, num_envs: int, frames_per_
     return lambda: source.collect().numel()
 
 
+def independent_worker(env_id: str, num_envs: int, frames_per_env: int, commands, results) -> None:
+    """One process of independent_collectors: its own policy (the same seeded weights) and RolloutSource."""
+    torch.set_num_threads(1)
+    torch.manual_seed(SEED)
+    collect = rlsft_collector(ActorCritic(*env_dims(env_id)), env_id, num_envs, frames_per_env)
+    while commands.get():
+        results.put(collect())
+
+
+def independent_collectors(
+    env_id: str, num_envs: int, frames_per_env: int, workers: int
+) -> tuple[Collect, Callable[[], None]]:
+    """The machine's ceiling for process parallelism: `workers` unconnected processes, each collecting
+    its own rlsft_collector batch of num_envs / workers envs at the same time; also their shutdown."""
+    context = multiprocessing.get_context("spawn")
+    commands, results = context.Queue(), context.Queue()
+    processes = [
+        context.Process(
+            target=independent_worker, args=(env_id, num_envs // workers, frames_per_env, commands, results)
+        )
+        for _ in range(workers)
+    ]
+    for process in processes:
+        process.start()
+
+    def collect() -> int:
+        for _ in processes:
+            commands.put(True)
+        return sum(results.get() for _ in processes)
+
+    def shutdown() -> None:
+        for _ in processes:
+            commands.put(False)
+        for process in processes:
+            process.join()
+
+    return collect, shutdown
+
+
 def rlsft_collector_multi(
     policy: ActorCritic, env_id: str, num_envs: int, frames_per_env: int, workers: int
 ) -> tuple[Collect, Callable[[], None]]:
@@ -247,19 +290,27 @@ def report(rates: dict[tuple[int, str], list[float]], args: argparse.Namespace, 
         lines.append(f"| {label} | {ratio_cells(ratio)} | {'yes' if statistics.median(ratio) >= TARGET else 'no'} |")
     lines += [
         "",
-        f"Process scaling: rlsft_collector_multi's steps/s over rlsft_collector's with the same work per "
-        f"process (num_envs / {args.workers} envs; linear = {args.workers}.00), and over rlsft_collector's "
-        "with the same num_envs (the gain for a fixed env count).",
+        f"Process scaling over {args.workers} processes, each with num_envs / {args.workers} envs: the steps/s of "
+        "rlsft_collector_multi and of independent_processes (the machine's ceiling) over rlsft_collector's "
+        f"with the same work in one process (linear = {args.workers}.00); rlsft_collector_multi over "
+        "independent_processes (what torchrl's multi-process collection keeps of the ceiling); and "
+        "rlsft_collector_multi over rlsft_collector with the same num_envs (the gain for a fixed env count).",
         "",
-        "| num_envs | envs per process | over the same work per process | range | over the same num_envs | range |",
-        "|---:|---:|---:|---|---:|---|",
+        "| num_envs | envs per process | multi / same work | range | independent / same work | range "
+        "| multi / independent | range | multi / same num_envs | range |",
+        "|---:|---:|---:|---|---:|---|---:|---|---:|---|",
     ]
     for num_envs in multi_process_sizes(args):
-        multi, per_process = rates[(num_envs, "rlsft_collector_multi")], num_envs // args.workers
+        multi, independent = rates[(num_envs, "rlsft_collector_multi")], rates[(num_envs, "independent_processes")]
+        per_process = num_envs // args.workers
         same_work = rates.get((per_process, "rlsft_collector"))
-        over_work = ratio_cells([m / c for m, c in zip(multi, same_work)]) if same_work else "(not measured) | "
-        over_envs = ratio_cells([m / c for m, c in zip(multi, rates[(num_envs, "rlsft_collector")])])
-        lines.append(f"| {num_envs} | {per_process} | {over_work} | {over_envs} |")
+        cells = [
+            ratio_cells([m / c for m, c in zip(multi, same_work)]) if same_work else "(not measured) | ",
+            ratio_cells([i / c for i, c in zip(independent, same_work)]) if same_work else "(not measured) | ",
+            ratio_cells([m / i for m, i in zip(multi, independent)]),
+            ratio_cells([m / c for m, c in zip(multi, rates[(num_envs, "rlsft_collector")])]),
+        ]
+        lines.append(f"| {num_envs} | {per_process} | {' | '.join(cells)} |")
     return "\n".join(lines) + "\n"
 
 
@@ -297,6 +348,9 @@ def main() -> None:
     for num_envs in multi_process_sizes(args):
         collect, shutdown = rlsft_collector_multi(policy, args.env, num_envs, args.frames // num_envs, args.workers)
         variants[(num_envs, "rlsft_collector_multi")] = collect
+        shutdowns.append(shutdown)
+        collect, shutdown = independent_collectors(args.env, num_envs, args.frames // num_envs, args.workers)
+        variants[(num_envs, "independent_processes")] = collect
         shutdowns.append(shutdown)
     rates = timed_rounds(variants, args.rounds)
     for shutdown in shutdowns:
