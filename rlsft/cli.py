@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from importlib import resources
 from pathlib import Path
@@ -23,8 +24,11 @@ from rlsft.errors import RLSFTError, reason
 
 CONFIG_GROUPS = ("algorithm", "env", "policy", "learner", "budget", "verifier")
 
-# torchrl logs each replay-buffer allocation at INFO; the CLI's output is its progress bars and results.
-logging.getLogger("torchrl").setLevel(logging.WARNING)
+# torchrl logs each replay-buffer allocation at INFO, to stdout; the CLI's output is its progress bars
+# and results (JSON on stdout). torchrl reads its level from RL_LOGGING_LEVEL when first imported,
+# so the default goes there (a user's own setting wins), and onto its logger if it is imported already.
+os.environ.setdefault("RL_LOGGING_LEVEL", "WARNING")
+logging.getLogger("torchrl").setLevel(os.environ["RL_LOGGING_LEVEL"])
 
 
 def search_folders(overrides: list[str]) -> list[Path]:

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -31,6 +34,18 @@ def small_run(data: str, data_dir: Path, run_dir: Path, *overrides: str) -> list
         "progress=false",
         *overrides,
     ]
+
+
+def test_the_cli_prints_results_without_torchrl_info_logs(hopper_minari, data_dir, tmp_path):
+    argv = small_run(hopper_minari, data_dir, tmp_path / "run", "algorithm=bc", "learner.steps=2")
+    environment = {key: value for key, value in os.environ.items() if key != "RL_LOGGING_LEVEL"}
+    run = subprocess.run(
+        [sys.executable, "-c", "import sys; from rlsft.cli import main; sys.exit(main(sys.argv[1:]))", *argv],
+        capture_output=True, text=True, env=environment, timeout=600,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout)["steps"] == 2
+    assert "[torchrl][INFO]" not in run.stderr  # a replay buffer was built: torchrl logs that at INFO
 
 
 def train_rows(run_dir: Path) -> list[dict]:
