@@ -24,12 +24,12 @@ done, storing the same data: the 1-env baseline without SyncVectorEnv's own over
 
 SyncVectorEnv steps its envs one after another in one process, so raw_gymnasium and
 rlsft_collector can only gain from a larger num_envs by batching the policy forward and the
-per-step Python overhead; only rlsft_collector_multi can use more than one core. Its scaling
-with the cores is its steps/s over rlsft_collector's with the same work per process
-(num_envs / workers envs), linear at --workers. The policy runs with torch.set_num_threads(1)
-in every variant and worker.
+per-step Python overhead; only rlsft_collector_multi and independent_processes use more than
+one core. Their scaling with the cores is their steps/s over rlsft_collector's with the same
+work per process (num_envs / workers envs), linear at --workers. The policy runs with
+torch.set_num_threads(1) in every variant and worker.
 
-Method: all variants live in one process. Each first collects one untimed batch (env
+Method: one process drives all variants. Each first collects one untimed batch (env
 creation, spec checks, worker start-up). Then come --rounds rounds, and in each round every
 (num_envs, variant) pair collects one timed batch, the variant order rotating each round, so
 machine noise hits all variants alike. (A MultiSyncCollector's workers wait, idle, until the
