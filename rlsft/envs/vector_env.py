@@ -5,8 +5,9 @@ The torchrl side is an `EnvBase` with the few entries PPO and evaluation read
 resets the copies that finished (a partial reset), so the "next" observation of a
 truncated step is the real final observation that GAE bootstraps from, with no final-
 observation bookkeeping. Actions are clipped and observations cast to float32 once per
-batch. Against torchrl's GymWrapper over gymnasium's SyncVectorEnv, this cuts most of the
-per-step cost outside MuJoCo (benchmarks/env_sampling.py).
+batch, and a collector's step, step_mdp and partial reset run as one pass. Against torchrl's
+GymWrapper over gymnasium's SyncVectorEnv, this cuts most of the per-step cost outside MuJoCo
+(benchmarks/env_sampling.py).
 """
 
 from __future__ import annotations
