@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import h5py
@@ -12,6 +13,7 @@ from conftest import write_d4rl_file
 from tensordict import TensorDict
 
 from rlsft.data import curate, load_dataset, trajectory_buffer
+from rlsft.data.minari_io import write_minari
 from rlsft.data.trajectories import episode_ends, flat_to_trajectories
 from rlsft.errors import RLSFTError
 
@@ -154,3 +156,23 @@ def test_missing_keys_and_corrupt_files_are_explained(tmp_path):
     corrupt.write_bytes(b"this is not hdf5")
     with pytest.raises(RLSFTError, match="not a readable HDF5 file"):
         load_dataset(str(corrupt), tmp_path)
+
+
+def test_minari_episodes_are_read_once_then_from_a_cache_keyed_by_the_files(hopper_episodes, tmp_path):
+    write_minari("test/hopper/cached-v0", hopper_episodes, "Hopper-v5", tmp_path)
+    first = load_dataset("test/hopper/cached-v0", tmp_path)
+    (cache,) = (tmp_path / "cache").glob("*.pt")
+    steps = torch.load(cache, weights_only=True)
+    steps["reward"] = steps["reward"] * 2  # a load that reads the cache sees this
+    torch.save(steps, cache)
+    doubled = load_dataset("test/hopper/cached-v0", tmp_path).trajectories
+    torch.testing.assert_close(doubled["return"], 2 * first.trajectories["return"])
+
+    cache.write_bytes(b"not a torch file")  # damaged: read Minari again and rewrite the cache
+    assert (load_dataset("test/hopper/cached-v0", tmp_path).trajectories == first.trajectories).all()
+    assert torch.equal(torch.load(cache, weights_only=True)["reward"], steps["reward"] / 2)
+
+    data_file = tmp_path / "minari" / "test/hopper/cached-v0" / "data" / "main_data.hdf5"
+    os.utime(data_file, ns=(data_file.stat().st_atime_ns, data_file.stat().st_mtime_ns + 1))  # the dataset changed
+    assert (load_dataset("test/hopper/cached-v0", tmp_path).trajectories == first.trajectories).all()
+    assert len(list((tmp_path / "cache").glob("*.pt"))) == 2

@@ -28,4 +28,4 @@ def load_dataset(spec: str | None, data_dir: str | Path) -> TrajectoryDataset:
             f"Dataset {spec!r} was not found as a file, a Minari folder, or a Minari id under {roots};"
             " check data= or set data_dir=/RLSFT_DATA to where it lives."
         )
-    return read_minari(folder, spec)
+    return read_minari(folder, spec, Path(data_dir).expanduser() / "cache")
