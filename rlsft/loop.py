@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Protocol
 
@@ -30,6 +30,8 @@ class BatchSource(Protocol):
     def state_dict(self) -> dict: ...
 
     def load_state_dict(self, state: dict) -> None: ...
+
+    def close(self) -> None: ...
 
 
 class TrainingClock:
@@ -75,7 +77,8 @@ def fit(
     state = {"config": OmegaConf.to_yaml(cfg, resolve=True), "label": label, **(metadata or {})}
     if cfg.evaluation.snapshots and learner.step == 0:  # the untrained policy starts the record
         save_snapshot(run_dir, learner, {})
-    with tqdm(total=total, initial=learner.step, desc=label, disable=not cfg.progress, dynamic_ncols=True) as bar:
+    progress = tqdm(total=total, initial=learner.step, desc=label, disable=not cfg.progress, dynamic_ncols=True)
+    with closing(source), progress as bar:  # closing: a source's worker processes stop, even on errors
         while learner.step < total:
             metrics = learner.train_step(source.sample())
             step = learner.step

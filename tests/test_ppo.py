@@ -87,12 +87,14 @@ def test_ppo_trains_end_to_end_through_the_cli(tmp_path, capsys) -> None:
     assert {"policy_loss", "value_loss", "clip_fraction", "approx_kl", "frames", "episode_return"} <= set(header)
 
 
-def test_ppo_resume_is_exact(tmp_path) -> None:
+@pytest.mark.parametrize("workers", [1, 2])  # 2: torchrl's multi-process collector, one env per process
+def test_ppo_resume_is_exact(tmp_path, workers) -> None:
     """Stopped mid-rollout with episodes running, then resumed == straight: the envs' MuJoCo
     states, the minibatches left, running statistics and RNGs are all restored."""
     common = ["train", "algorithm=ppo", "env=hopper", "algorithm.rollout.num_envs=2", "algorithm.rollout.frames_per_env=64",
               "algorithm.rollout.minibatches=4", "algorithm.rollout.epochs=2", "learner.schedule=constant",
-              "evaluation.every=0", "evaluation.episodes=1", "log_every=1", "progress=false"]  # fmt: skip
+              "evaluation.every=0", "evaluation.episodes=1", "log_every=1", "progress=false",
+              f"algorithm.rollout.workers={workers}"]  # fmt: skip
     straight, resumed = tmp_path / "straight", tmp_path / "resumed"
     assert main([*common, f"run_dir={straight}", "learner.steps=30"]) == 0
     assert main([*common, f"run_dir={resumed}", "learner.steps=13"]) == 0  # 8 steps a rollout: 3 minibatches left
@@ -100,7 +102,10 @@ def test_ppo_resume_is_exact(tmp_path) -> None:
     a, b = (checkpoint.load(run / "checkpoint.pt") for run in (straight, resumed))
     for name, tensor in a["learner"]["policy"].items():
         assert torch.equal(tensor, b["learner"]["policy"][name]), f"policy.{name} differs after resume"
-    assert torch.equal(a["source"]["env"]["simulator"][0], b["source"]["env"]["simulator"][0])
+    if workers == 1:
+        assert torch.equal(a["source"]["env"]["simulator"][0], b["source"]["env"]["simulator"][0])
+    else:
+        assert torch.equal(a["source"]["env"]["worker1"]["episodes"], b["source"]["env"]["worker1"]["episodes"])
 
     def rows(run_dir) -> list[dict]:  # wall-clock differs from run to run
         lines = list(csv.DictReader((run_dir / "train.csv").open()))

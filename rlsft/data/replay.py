@@ -85,3 +85,6 @@ class TrajectorySource:
 
     def load_state_dict(self, state: dict) -> None:
         pass
+
+    def close(self) -> None:
+        pass

@@ -10,20 +10,44 @@ loss sees the same batch contract as every other algorithm.
 
 from __future__ import annotations
 
+import copy
+import functools
+import io
 from collections import deque
 from collections.abc import Iterator
 
 import torch
 from tensordict import TensorDict
-from torchrl.collectors import Collector
+from torchrl.collectors import Collector, MultiSyncCollector
 from torchrl.objectives.value.functional import generalized_advantage_estimate
+from torchrl.weight_update import SharedMemWeightSyncScheme
 
 from rlsft import checkpoint
 from rlsft.envs.mujoco import TensorFunction
 from rlsft.envs.vector_env import VectorControlEnv
+from rlsft.errors import RLSFTError
 from rlsft.running_moments import RunningMoments
 
 REWARD_CLIP = 10.0  # gymnasium's NormalizeReward + CleanRL's TransformReward clip
+
+
+class EpisodeCollector(Collector):
+    """A worker of a multi-process collector whose state_dict holds its envs' running episodes and
+    its process's RNG (it samples the actions), so that a resumed run continues them exactly.
+
+    They travel as one byte tensor: torchrl passes a worker's state through a TensorDict, which
+    keeps tensors but not the lists and big integers of generator states."""
+
+    def state_dict(self) -> dict:
+        buffer = io.BytesIO()
+        torch.save({"episodes": self.env.episodes_state(), "rng": torch.get_rng_state()}, buffer)
+        return {**super().state_dict(), "episodes": torch.frombuffer(bytearray(buffer.getvalue()), dtype=torch.uint8)}
+
+    def load_state_dict(self, state: dict, **kwargs) -> None:
+        saved = torch.load(io.BytesIO(state["episodes"].numpy().tobytes()), weights_only=False)  # written above
+        self.env.load_episodes(saved["episodes"])
+        self.reset()  # the next full reset keeps the loaded episodes: the policy's next input is theirs
+        torch.set_rng_state(saved["rng"])
 
 
 class RolloutSource:
@@ -40,14 +64,26 @@ class RolloutSource:
         normalize_rewards: bool,
         device: torch.device,
         seed: int,
+        workers: int = 1,
     ) -> None:
+        if workers < 1 or num_envs % workers:
+            raise RLSFTError(
+                f"algorithm.rollout.num_envs={num_envs} cannot be split evenly over workers={workers};"
+                " make num_envs a multiple of workers."
+            )
         self.policy, self.device = policy, device
         self.epochs, self.minibatches, self.gamma, self.lmbda = epochs, minibatches, gamma, lmbda
         self.normalize_rewards = normalize_rewards
-        self.env = VectorControlEnv(env_id, num_envs)
-        self.env.set_seed(seed)
+        self.env_id, self.num_envs, self.workers, self.seed = env_id, num_envs, workers, seed
+        self.env = VectorControlEnv(env_id, num_envs) if workers == 1 else None  # else the workers own the envs
+        if self.env is not None:
+            self.env.set_seed(seed)
         self.frames_per_batch = num_envs * frames_per_env
-        self.rollouts: Iterator[TensorDict] | None = None  # the collector starts at the first rollout
+        self.collector: Collector | MultiSyncCollector | None = None  # built at the first rollout
+        self.rollouts: Iterator[TensorDict] | None = None
+        self.worker_policy: torch.nn.Module | None = None  # the workers' CPU copy of the policy
+        self.weight_scheme: SharedMemWeightSyncScheme | None = None
+        self.workers_state: dict | None = None  # the workers' episodes, loaded before they start
         self.return_moments = RunningMoments()
         self.discounted_return = torch.zeros(num_envs, dtype=torch.float64)
         self.episode_return = torch.zeros(num_envs, dtype=torch.float64)
@@ -63,18 +99,52 @@ class RolloutSource:
         resumed run restored (load_state_dict), not from new ones.
         """
         if self.rollouts is None:
-            actor = TensorFunction(self.policy.explore, "observation", ["action", "sample_log_prob"])
-            # On CPU no policy_device: the collector then skips a device cast per step. Trajectory
-            # ids are not needed: episode boundaries come from the done flags. Building it runs the
-            # actor once to learn its outputs: in a forked RNG, so that a resumed run draws as a straight one.
+            # Building a collector runs the actor once to learn its outputs: in a forked RNG, so
+            # that a resumed run draws as a straight one.
             with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
-                collector = Collector(
-                    self.env, actor, frames_per_batch=self.frames_per_batch, total_frames=-1,
-                    policy_device=self.device if self.device.type != "cpu" else None, track_traj_ids=False,
-                    auto_register_policy_transforms=False, trust_policy=True,
-                )  # fmt: skip
-            self.rollouts = iter(collector)
+                self.collector = self.in_process_collector() if self.workers == 1 else self.multi_process_collector()
+            if self.workers_state is not None:
+                self.collector.load_state_dict(self.workers_state)
+            self.rollouts = iter(self.collector)
+        if self.worker_policy is not None:  # the workers sample with the current weights
+            self.worker_policy.load_state_dict(self.policy.state_dict())
+            self.collector.update_policy_weights_()
         return next(self.rollouts)
+
+    def in_process_collector(self) -> Collector:
+        """A torchrl Collector over this process's envs, sampling with the policy itself.
+
+        On CPU no policy_device: the collector then skips a device cast per step. Trajectory ids
+        are not needed: episode boundaries come from the done flags."""
+        actor = TensorFunction(self.policy.explore, "observation", ["action", "sample_log_prob"])
+        return Collector(
+            self.env, actor, frames_per_batch=self.frames_per_batch, total_frames=-1,
+            policy_device=self.device if self.device.type != "cpu" else None, track_traj_ids=False,
+            auto_register_policy_transforms=False, trust_policy=True,
+        )  # fmt: skip
+
+    def multi_process_collector(self) -> MultiSyncCollector:
+        """torchrl's MultiSyncCollector: `workers` processes, each stepping num_envs / workers envs and
+        sampling with a CPU copy of the policy in shared memory, refreshed before every rollout;
+        their batches are concatenated along the env dim. This process keeps its torch threads."""
+        self.worker_policy = copy.deepcopy(self.policy).cpu()
+        self.weight_scheme = SharedMemWeightSyncScheme()
+        collector = MultiSyncCollector(
+            [functools.partial(VectorControlEnv, self.env_id, self.num_envs // self.workers)] * self.workers,
+            TensorFunction(self.worker_policy.explore, "observation", ["action", "sample_log_prob"]),
+            frames_per_batch=self.frames_per_batch, total_frames=-1, collector_class=EpisodeCollector, cat_results=0,
+            auto_register_policy_transforms=False, trust_policy=True, num_threads=torch.get_num_threads(),
+            num_sub_threads=1, weight_sync_schemes={"policy": self.weight_scheme},
+        )  # fmt: skip
+        collector.set_seed(self.seed)
+        return collector
+
+    def close(self) -> None:
+        """Stops the worker processes, if any."""
+        if isinstance(self.collector, MultiSyncCollector):
+            self.collector.shutdown()
+            self.weight_scheme.shutdown()
+        self.collector = self.rollouts = None
 
     def sample(self) -> TensorDict:
         if not self.queue:
@@ -146,7 +216,7 @@ class RolloutSource:
         """Everything the next batches depend on, for an exact resume: the envs' episodes, the
         minibatches left of the current rollout and the statistics in progress."""
         return {
-            "env": self.env.episodes_state(),
+            "env": self.env.episodes_state() if self.env is not None else self.workers_episodes(),
             "queue": checkpoint.queue_state(self.queue),
             "unseen_observations": self.unseen_observations,
             "return_moments": self.return_moments.state_dict(),
@@ -156,8 +226,19 @@ class RolloutSource:
             "frames": self.frames,
         }
 
+    def workers_episodes(self) -> dict | None:
+        """What MultiSyncCollector.load_state_dict needs of the workers' states: their episodes."""
+        if self.collector is None:
+            return self.workers_state  # not started (or resumed and not started yet)
+        full = self.collector.state_dict()
+        workers = {f"worker{i}": {"episodes": full[f"worker{i}"]["episodes"]} for i in range(self.workers)}
+        return {**workers, "frames": full["frames"], "iter": full["iter"]}
+
     def load_state_dict(self, state: dict) -> None:
-        self.env.load_episodes(state["env"])
+        if self.env is not None:
+            self.env.load_episodes(state["env"])
+        else:
+            self.workers_state = state["env"]
         self.queue = checkpoint.load_queue(state["queue"])
         self.unseen_observations = state["unseen_observations"]
         self.return_moments.load_state_dict(state["return_moments"])

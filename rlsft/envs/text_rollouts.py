@@ -91,3 +91,6 @@ class TextRolloutSource:
         self.order.set_state(state["order"])
         self.pending, self.completions = list(state["pending"]), state["completions"]
         self.queue, self.last_rates = checkpoint.load_queue(state["queue"]), state["last_rates"]
+
+    def close(self) -> None:
+        pass
