@@ -113,3 +113,22 @@ def test_ppo_resume_is_exact(tmp_path, workers) -> None:
 
     assert rows(straight) == rows(resumed)
     assert any(row["episode_return"] for row in rows(resumed)[13:])  # episodes ended after the resume
+
+
+def test_worker_processes_sample_with_the_current_policy() -> None:
+    torch.manual_seed(0)
+    policy = ActorCritic(11, 3)
+    source = RolloutSource(policy, "Hopper-v5", 2, 32, epochs=1, minibatches=1, gamma=GAMMA, lmbda=LMBDA,
+                           normalize_rewards=True, device=torch.device("cpu"), seed=0, workers=2)  # fmt: skip
+    try:
+        for _ in range(2):
+            rollout = source.collect()
+            assert rollout.shape == (2, 32)
+            log_prob = policy.actor.distribution(rollout["observation"]).log_prob(rollout["action"]).sum(-1)
+            torch.testing.assert_close(rollout["sample_log_prob"], log_prob, rtol=1e-4, atol=1e-4)
+            with torch.no_grad():  # a training step's worth of change, and new observation statistics
+                for parameter in policy.parameters():
+                    parameter.add_(0.3 * torch.randn_like(parameter))
+                policy.update_observation_statistics(rollout["observation"].flatten(0, 1))
+    finally:
+        source.close()

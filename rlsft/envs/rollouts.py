@@ -106,9 +106,8 @@ class RolloutSource:
             if self.workers_state is not None:
                 self.collector.load_state_dict(self.workers_state)
             self.rollouts = iter(self.collector)
-        if self.worker_policy is not None:  # the workers sample with the current weights
+        if self.worker_policy is not None:  # shared with the workers: they sample with the current weights
             self.worker_policy.load_state_dict(self.policy.state_dict())
-            self.collector.update_policy_weights_()
         return next(self.rollouts)
 
     def in_process_collector(self) -> Collector:
