@@ -12,9 +12,9 @@ pay for the same policy forward. For each num_envs in --num-envs:
   rlsft_collector        rlsft's own object: RolloutSource(...).collect(), the torchrl
                          Collector over VectorControlEnv(...) (torchrl resets the finished
                          envs), with frames_per_batch = num_envs * frames_per_env
-  rlsft_collector_multi  the same env and policy split over --workers processes by torchrl's
-                         MultiSyncCollector, each worker owning num_envs / workers envs
-                         (num_envs a multiple of --workers only)
+  rlsft_collector_multi  RolloutSource(..., workers=--workers), as PPO's algorithm.rollout.workers:
+                         torchrl's MultiSyncCollector, each worker process owning num_envs /
+                         workers envs (num_envs a multiple of --workers only)
   independent_processes  --workers unconnected processes, each running its own rlsft_collector
                          with num_envs / workers envs at the same time: the machine's ceiling
                          for process parallelism, which rlsft_collector_multi is measured against
@@ -49,7 +49,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import functools
 import multiprocessing
 import os
 import platform
@@ -66,12 +65,9 @@ import numpy as np
 import tensordict
 import torch
 import torchrl
-from torchrl.collectors import MultiSyncCollector
-from torchrl.weight_update import SharedMemWeightSyncScheme
 
-from rlsft.envs.mujoco import TensorFunction, env_dims
+from rlsft.envs.mujoco import env_dims
 from rlsft.envs.rollouts import RolloutSource
-from rlsft.envs.vector_env import VectorControlEnv
 from rlsft.policies.actor_critic import ActorCritic
 
 SEED = 0
@@ -147,12 +143,16 @@ def raw_gymnasium_single(policy: ActorCritic, env_id: str, frames: int) -> Colle
     return collect
 
 
+def rollout_source(policy: ActorCritic, env_id: str, num_envs: int, frames_per_env: int, workers: int) -> RolloutSource:
+    return RolloutSource(
+        policy, env_id, num_envs, frames_per_env, epochs=1, minibatches=1, gamma=0.99, lmbda=0.95,
+        normalize_rewards=True, device=torch.device("cpu"), seed=SEED, workers=workers,
+    )  # fmt: skip
+
+
 def rlsft_collector(policy: ActorCritic, env_id: str, num_envs: int, frames_per_env: int) -> Collect:
     """rlsft's RolloutSource, timed on its collector iterator (GAE and minibatching excluded)."""
-    source = RolloutSource(
-        policy, env_id, num_envs, frames_per_env, epochs=1, minibatches=1, gamma=0.99, lmbda=0.95,
-        normalize_rewards=True, device=torch.device("cpu"), seed=SEED,
-    )  # fmt: skip
+    source = rollout_source(policy, env_id, num_envs, frames_per_env, workers=1)
     return lambda: source.collect().numel()
 
 
@@ -198,27 +198,10 @@ def independent_collectors(
 def rlsft_collector_multi(
     policy: ActorCritic, env_id: str, num_envs: int, frames_per_env: int, workers: int
 ) -> tuple[Collect, Callable[[], None]]:
-    """RolloutSource's env and actor, split over `workers` processes by MultiSyncCollector; also its shutdown.
-
-    The weight-sync scheme is passed in to be shut down by hand: torchrl 0.14 leaves the default
-    one to its __del__, which hangs at interpreter exit.
-    """
-    actor = TensorFunction(policy.explore, "observation", ["action", "sample_log_prob"])
-    scheme = SharedMemWeightSyncScheme()
-    collector = MultiSyncCollector(
-        [functools.partial(VectorControlEnv, env_id, num_envs // workers)] * workers, actor,
-        frames_per_batch=num_envs * frames_per_env, total_frames=-1,
-        auto_register_policy_transforms=False, trust_policy=True, num_threads=1, num_sub_threads=1,
-        weight_sync_schemes={"policy": scheme},
-    )  # fmt: skip
-    collector.set_seed(SEED)
-    rollouts = iter(collector)
-
-    def shutdown() -> None:
-        collector.shutdown()
-        scheme.shutdown()
-
-    return lambda: next(rollouts).numel(), shutdown
+    """RolloutSource with `workers` processes (PPO's algorithm.rollout.workers): torchrl's
+    MultiSyncCollector, its policy copy refreshed before each batch; also its shutdown."""
+    source = rollout_source(policy, env_id, num_envs, frames_per_env, workers)
+    return lambda: source.collect().numel(), source.close
 
 
 def timed_rounds(variants: dict[tuple[int, str], Collect], rounds: int) -> dict[tuple[int, str], list[float]]:
