@@ -1,6 +1,7 @@
 """On-policy batches: a torchrl collector over parallel MuJoCo envs, GAE, shuffled minibatches.
 
-Each refill collects `num_envs * frames_per_env` steps with the current policy, scales the
+Each refill collects `num_envs * frames_per_env` steps with the current policy (in this
+process, or in `workers` processes of num_envs / workers envs each), scales the
 rewards by the running std of each env's discounted return (gymnasium's NormalizeReward,
 as CleanRL uses), computes GAE with torchrl (bootstrapping through truncations from the
 final observation), then serves `epochs` passes of `minibatches` shuffled minibatches. A
