@@ -18,7 +18,6 @@ import random
 import string
 from pathlib import Path
 
-from omegaconf import OmegaConf
 from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
@@ -28,7 +27,7 @@ from rlsft.cli import compose_config
 from rlsft.envs.generation import TransformersGenerator
 from rlsft.envs.text import TextExample, make_task
 from rlsft.envs.text_sampling import TextSampler, completion_rates
-from rlsft.envs.verifiers import make_verifier
+from rlsft.experiments.text import text_verifier
 from rlsft.learner import Learner, LearnerConfig
 from rlsft.policies.causal_lm import CausalLMPolicy, encode_prompts, text_batch
 
@@ -79,8 +78,9 @@ def pretrain(
                       schedule="constant", device="cpu"),
     )  # fmt: skip
     cfg = compose_config("train", ["env=arithmetic"])  # held-out accuracy as `rlsft train env=arithmetic` measures it
-    verifier = make_verifier(cfg.verifier.name, OmegaConf.to_container(cfg.verifier.options, resolve=True))
-    sampler = TextSampler(TransformersGenerator(policy.model, 0, 1), tokenizer, verifier, cfg.env.max_new_tokens)
+    sampler = TextSampler(
+        TransformersGenerator(policy.model, 0, 1), tokenizer, text_verifier(cfg), cfg.env.max_new_tokens
+    )
     rng = random.Random(seed)
     accuracy = 0.0
     while learner.step < max_steps and accuracy < target_accuracy:

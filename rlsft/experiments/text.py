@@ -20,7 +20,7 @@ from rlsft.envs.generation import make_generator
 from rlsft.envs.text import TextTask, make_task
 from rlsft.envs.text_rollouts import TextRolloutSource
 from rlsft.envs.text_sampling import TextSampler, completion_rates
-from rlsft.envs.verifiers import make_verifier
+from rlsft.envs.verifiers import Verifier, make_verifier
 from rlsft.experiments.base import Experiment
 from rlsft.learner import LearnerConfig, resolve_device
 from rlsft.policies.causal_lm import CausalLMPolicy, load_causal_lm
@@ -32,11 +32,17 @@ def text_policy(cfg: DictConfig) -> tuple[CausalLMPolicy, PreTrainedTokenizerBas
     return load_causal_lm(cfg.policy.model, cfg.policy.gguf_file, cfg.policy.dtype)
 
 
+def text_verifier(cfg: DictConfig) -> Verifier:
+    """The verifier `verifier.*` configures."""
+    return make_verifier(cfg.verifier.name, OmegaConf.to_container(cfg.verifier.options, resolve=True))
+
+
 def text_sampler(cfg: DictConfig, policy: CausalLMPolicy, tokenizer: PreTrainedTokenizerBase) -> TextSampler:
     """Completions of the policy, scored by the configured verifier."""
-    verifier = make_verifier(cfg.verifier.name, OmegaConf.to_container(cfg.verifier.options, resolve=True))
     generator = make_generator(cfg.generation.backend, policy, tokenizer)
-    return TextSampler(generator, tokenizer, verifier, cfg.env.max_new_tokens, cfg.generation.completions_per_call)
+    return TextSampler(
+        generator, tokenizer, text_verifier(cfg), cfg.env.max_new_tokens, cfg.generation.completions_per_call
+    )
 
 
 def text_task(cfg: DictConfig) -> TextTask:
