@@ -59,7 +59,7 @@ from rlsft.algorithms.bc import BC
 from rlsft.algorithms.iw_sft import IWSFT
 from rlsft.data.replay import trajectory_buffer
 from rlsft.data.trajectories import flat_to_trajectories
-from rlsft.learner import FUSED_OPTIMIZER_DEVICES, Learner, LearnerConfig, resolve_device
+from rlsft.learner import Learner, LearnerConfig, resolve_device
 from rlsft.policies.gaussian_mlp import GaussianMLP
 from rlsft.reference import reference_log_prob
 
@@ -110,7 +110,7 @@ def plain_loop(trajectories: TensorDict, batch_size: int, device: torch.device, 
         nn.Linear(hidden, ACTION_DIM),
     ).to(device)  # fmt: skip
     log_std = nn.Parameter(torch.zeros(ACTION_DIM, device=device))
-    optimizer = torch.optim.Adam([*mean_net.parameters(), log_std], lr=LR, fused=device.type in FUSED_OPTIMIZER_DEVICES)
+    optimizer = torch.optim.Adam([*mean_net.parameters(), log_std], lr=LR, fused=True)
 
     def log_prob(observation: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
         mean = torch.tanh(mean_net(observation).float())

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import tempfile
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -33,16 +35,37 @@ def save_atomic(state: dict[str, Any], path: str | Path) -> None:
         raise
 
 
+def remove_interrupted_writes(folder: str | Path) -> None:
+    """Delete the temporary files of `save_atomic` calls that a kill cut short in `folder`."""
+    for stale in Path(folder).glob(".*.tmp"):
+        stale.unlink(missing_ok=True)
+
+
 def load(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """Load a checkpoint written by `save_atomic`, allowing only tensors and plain containers."""
+    """Load a checkpoint written by `save_atomic`, allowing only tensors and plain containers.
+
+    A file holding anything else (a pickled object, whose loading could run code) is refused.
+    """
     path = Path(path)
+    if path.is_dir():
+        raise RLSFTError(
+            f"{path} is a folder, not a checkpoint; pass the .pt file itself, e.g. {path / 'checkpoint.pt'}."
+        )
     if not path.is_file():
         raise RLSFTError(f"Checkpoint {path} does not exist; pass checkpoint=<path to a .pt file written by rlsft>.")
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as error:  # truncated file, foreign pickle, ...
+    except Exception as error:  # truncated or empty file, not a torch file, a pickled object, ...
+        # torch's message names the refused global, and advises weights_only=False: not for files from outside
+        if found := re.search(r"GLOBAL (\S+)", str(error)):
+            raise RLSFTError(
+                f"Checkpoint {path} holds objects other than tensors and plain containers ({found.group(1)}), whose"
+                " loading could run code, so it was not loaded; use a checkpoint written by rlsft, or delete this one."
+            ) from error
+        detail = reason(error).split(". ")[0] if str(error).strip() else "it ends early"
         raise RLSFTError(
-            f"Checkpoint {path} cannot be read ({reason(error)}); it is corrupt or not an rlsft checkpoint."
+            f"Checkpoint {path} is corrupt or not an rlsft checkpoint ({detail}); delete it (its run then starts"
+            " afresh) or pass another checkpoint."
         ) from error
 
 
@@ -66,6 +89,17 @@ def set_rng_state(state: dict[str, Any]) -> None:
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
+
+
+@contextmanager
+def rng_preserved() -> Iterator[None]:
+    """Every RNG of `rng_state` continues after the block as if the block had not drawn from it:
+    work that a cache may skip (training pi_ref) leaves the run's random stream as it was."""
+    saved = rng_state()
+    try:
+        yield
+    finally:
+        set_rng_state(saved)
 
 
 def seed_everything(seed: int) -> None:

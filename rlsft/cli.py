@@ -7,15 +7,18 @@ overridden as `a.b=value`. Mistakes a user can fix print one sentence, not a tra
 from __future__ import annotations
 
 import argparse
+import difflib
 import json
 import logging
 import os
+import re
 import sys
 from importlib import resources
 from pathlib import Path
 
+import hydra
 import torch
-from hydra import compose, initialize_config_module
+from hydra import initialize_config_module
 from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
@@ -48,24 +51,56 @@ def group_options(group: str, extra_folders: list[Path] = ()) -> list[str]:
     return sorted({name.removesuffix(".yaml") for name in files if name.endswith(".yaml")})
 
 
+def did_you_mean(word: str, options: list[str]) -> str:
+    """' (did you mean X?)' for the option nearest to a mistyped `word`, else ''."""
+    close = difflib.get_close_matches(word, options, n=1, cutoff=0.8)
+    return f" (did you mean {close[0]}?)" if close else ""
+
+
+def config_keys(node: object, prefix: str = "") -> list[str]:
+    """Every dotted key path of a config container."""
+    if not isinstance(node, dict):
+        return []
+    return [path for key, value in node.items() for path in (f"{prefix}{key}", *config_keys(value, f"{prefix}{key}."))]
+
+
+def compose(name: str, overrides: list[str]) -> DictConfig:
+    with initialize_config_module("rlsft.configs", version_base="1.3"):
+        return hydra.compose(config_name=name, overrides=overrides)
+
+
 def compose_config(name: str, overrides: list[str]) -> DictConfig:
-    """The composed config `name` with command-line overrides, checked for unknown choices.
+    """The composed config `name` with command-line overrides, checked for unknown choices and keys.
 
     Without `budget=`, training takes the paper's budget where CUDA is present, else `cpu`.
     """
+    choices = []
     for override in overrides:
         key, _, value = override.partition("=")
-        if key in CONFIG_GROUPS and value not in (options := group_options(key, search_folders(overrides))):
-            raise RLSFTError(f"Unknown {key} {value!r}; choose one of {options}.")
+        if key in CONFIG_GROUPS:
+            if value not in (options := group_options(key, search_folders(overrides))):
+                raise RLSFTError(f"Unknown {key} {value!r}{did_you_mean(value, options)}; choose one of {options}.")
+            choices.append(override)
     if name == "train" and not any(override.startswith("budget=") for override in overrides):
         overrides = [f"budget={'paper' if torch.cuda.is_available() else 'cpu'}", *overrides]
     try:
-        with initialize_config_module("rlsft.configs", version_base="1.3"):
-            return compose(config_name=name, overrides=overrides)
+        return compose(name, overrides)
     except (HydraException, OmegaConfBaseException) as error:
+        unknown = re.match(r"Could not override '([^']+)'", str(error))
+        if unknown is None:
+            raise RLSFTError(
+                f"Bad override ({reason(error)}); write key=value with a key from `rlsft {name} --cfg`."
+            ) from error
+        keys = config_keys(OmegaConf.to_container(compose(name, choices + search_paths(overrides)), resolve=False))
         raise RLSFTError(
-            f"Bad override ({reason(error)}); write key=value with a key from `rlsft {name} --cfg`."
+            f"Unknown config key {unknown.group(1)!r}{did_you_mean(unknown.group(1), keys)}; `rlsft {name} --cfg`"
+            f" lists the keys, and +{unknown.group(1)}=<value> adds a new one."
         ) from error
+
+
+def search_paths(overrides: list[str]) -> list[str]:
+    """The `hydra.searchpath=` overrides among `overrides`: they decide which choices exist."""
+    return [override for override in overrides if override.startswith("hydra.searchpath=")]
 
 
 def run_train(overrides: list[str]) -> dict:
@@ -76,9 +111,17 @@ def run_train(overrides: list[str]) -> dict:
 
 def run_evaluate(overrides: list[str]) -> dict:
     from rlsft import checkpoint
+    from rlsft.loop import CHECKPOINT
 
     cfg = compose_config("evaluate", overrides)
-    state = checkpoint.load(cfg.checkpoint)
+    path = Path(cfg.checkpoint).expanduser()
+    if path.is_dir():  # a run folder: its checkpoint
+        if not (path / CHECKPOINT).is_file():
+            raise RLSFTError(
+                f"{path} is a folder without a {CHECKPOINT}; pass a run folder of `rlsft train` or a .pt file."
+            )
+        path = path / CHECKPOINT
+    state = checkpoint.load(path)
     train_cfg = OmegaConf.create(state["config"])
     if train_cfg.get("domain", "control") == "text":
         from rlsft.experiments.text import held_out_evaluation, text_policy, text_sampler
@@ -94,7 +137,7 @@ def run_evaluate(overrides: list[str]) -> dict:
         policy = make_policy(train_cfg.policy, *env_dims(train_cfg.env.id))
         policy.load_state_dict(state["learner"]["policy"])
         metrics = evaluation_metrics(policy, train_cfg.env, cfg.episodes, cfg.seed, tuple(state["score_range"]))
-    return {"checkpoint": str(cfg.checkpoint), "step": state["learner"]["step"], "episodes": cfg.episodes, **metrics}
+    return {"checkpoint": str(path), "step": state["learner"]["step"], "episodes": cfg.episodes, **metrics}
 
 
 def run_data(overrides: list[str]) -> dict:

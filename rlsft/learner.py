@@ -20,9 +20,6 @@ from torch import nn
 from rlsft.algorithms import Algorithm
 from rlsft.errors import RLSFTError, reason
 
-# Adam(W) in one fused kernel: on CPU a third of the per-tensor loop's time for PPO-sized networks.
-FUSED_OPTIMIZER_DEVICES = ("cpu", "cuda")
-
 
 @dataclass
 class LearnerConfig:
@@ -42,22 +39,34 @@ class LearnerConfig:
     grad_clip: float | None = None  # max global gradient norm; None: no clipping (norm still logged)
     precision: str = "auto"  # auto: bf16 autocast on CUDA, fp32 elsewhere | fp32 | bf16
     device: str = "auto"  # auto: CUDA when present | cpu | cuda | cuda:N
+    # A step whose loss or gradient norm is not finite is never applied. stop: the run then stops with
+    # one sentence naming the step, keeping the last checkpoint (written before it) | skip: the run goes
+    # on, and such steps are counted (metric `nonfinite_steps`).
+    nonfinite: str = "stop"
 
     def __post_init__(self) -> None:
         choices = {"optimizer": ("adam", "adamw"), "schedule": ("cosine", "linear", "constant"),
-                   "precision": ("auto", "fp32", "bf16")}  # fmt: skip
+                   "precision": ("auto", "fp32", "bf16"), "nonfinite": ("stop", "skip")}  # fmt: skip
         for field_name, allowed in choices.items():
             if getattr(self, field_name) not in allowed:
                 raise RLSFTError(
                     f"learner.{field_name}={getattr(self, field_name)!r} is not one of {list(allowed)}; fix the override."
                 )
-        if (
-            (self.steps is None and not self.epochs)
-            or (self.steps is not None and self.steps < 1)
-            or self.batch_size < 1
-        ):
+        ranges = {
+            "steps (or epochs)": (self.steps if self.steps is not None else self.epochs or 0) > 0,
+            "batch_size": self.batch_size >= 1,
+            "lr": self.lr > 0,
+            "betas": len(self.betas) == 2 and all(0 <= beta < 1 for beta in self.betas),
+            "eps": self.eps >= 0,
+            "weight_decay": self.weight_decay >= 0,
+            "warmup_steps": self.warmup_steps is None or self.warmup_steps >= 0,
+            "warmup_fraction": 0 <= self.warmup_fraction < 1,
+            "grad_clip": self.grad_clip is None or self.grad_clip > 0,
+        }
+        if bad := [name for name, ok in ranges.items() if not ok]:
             raise RLSFTError(
-                "learner.steps (or learner.epochs) and learner.batch_size must be positive; fix the override."
+                f"learner.{bad[0]} is out of range (steps, epochs, batch_size, lr and grad_clip must be positive,"
+                " betas and warmup_fraction in [0, 1), eps, weight_decay and warmup_steps not negative); fix the override."
             )
 
     def sized_for(self, trajectories: int) -> LearnerConfig:
@@ -111,18 +120,22 @@ class Learner:
         self.autocast = config.precision == "bf16" or (config.precision == "auto" and self.device.type == "cuda")
         optimizer_class = torch.optim.AdamW if config.optimizer == "adamw" else torch.optim.Adam
         self.parameters = [p for p in self.policy.parameters() if p.requires_grad]
+        # Adam(W) in one fused kernel (on CPU a third of the per-tensor loop's time for PPO-sized
+        # networks), which can also leave out a non-finite step without a host sync (`found_inf`).
         self.optimizer = optimizer_class(
             self.parameters,
             lr=config.lr,
             betas=tuple(config.betas),
             eps=config.eps,
             weight_decay=config.weight_decay,
-            fused=self.device.type in FUSED_OPTIMIZER_DEVICES,
+            fused=True,
         )
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer, warmup_cosine(config.warmup_steps, config.steps, config.schedule)
         )
         self.step = 0
+        self.nonfinite_steps = torch.zeros((), device=self.device)  # steps left out so far
+        self.first_nonfinite = torch.full((), -1, dtype=torch.long, device=self.device)  # the first (1-based)
 
     def train_step(self, batch: TensorDict) -> dict[str, torch.Tensor | float]:
         """One gradient step; metrics stay on the device (no host sync) until logged."""
@@ -135,11 +148,24 @@ class Learner:
             grad_norm = nn.utils.clip_grad_norm_(self.parameters, self.config.grad_clip)
         else:  # the norm is still logged; skip the no-op rescaling of every gradient
             grad_norm = nn.utils.get_total_norm([p.grad for p in self.parameters if p.grad is not None])
+        nonfinite = ~(torch.isfinite(output.loss.detach()) & torch.isfinite(grad_norm))
+        self.nonfinite_steps += nonfinite
+        first = nonfinite & (self.first_nonfinite < 0)
+        self.first_nonfinite.copy_(torch.where(first, self.step + 1, self.first_nonfinite))
+        # The fused kernel reads `found_inf` as torch's GradScaler sets it: a flagged step leaves the
+        # parameters and Adam's moments and step count as they were.
+        self.optimizer.found_inf = nonfinite.float()
         lr = self.scheduler.get_last_lr()[0]
         self.optimizer.step()
         self.scheduler.step()
         self.step += 1
-        return {"loss": output.loss.detach(), "grad_norm": grad_norm, "lr": lr, **output.metrics}
+        metrics = {"loss": output.loss.detach(), "grad_norm": grad_norm, "lr": lr}
+        return {**metrics, **output.metrics, "nonfinite_steps": self.nonfinite_steps.clone()}
+
+    def first_nonfinite_step(self) -> int | None:
+        """The first step whose loss or gradient was not finite, if any (a host sync)."""
+        step = int(self.first_nonfinite)
+        return step if step > 0 else None
 
     def state_dict(self) -> dict[str, Any]:
         return {
@@ -148,6 +174,7 @@ class Learner:
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
             "step": self.step,
+            "nonfinite": torch.stack([self.nonfinite_steps.double(), self.first_nonfinite.double()]),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -156,3 +183,6 @@ class Learner:
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         self.step = state["step"]
+        if "nonfinite" in state:  # checkpoints of rlsft before learner.nonfinite have none
+            self.nonfinite_steps.copy_(state["nonfinite"][0])
+            self.first_nonfinite.copy_(state["nonfinite"][1])

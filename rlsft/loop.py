@@ -66,42 +66,65 @@ def fit(
     """Run `learner` to `learner.config.steps`, resuming from `<run_dir>/checkpoint.pt` if any.
 
     `evaluate(episodes)` runs every `evaluation.every` steps and once at the end; the final
-    evaluation's metrics are returned. `metadata` is stored in every checkpoint.
+    evaluation's metrics are returned (a finished run's own, when it is run again). `metadata`
+    is stored in every checkpoint.
     """
     checkpoint_path = run_dir / CHECKPOINT
     clock = TrainingClock(
         resume_from(checkpoint_path, learner, source, label, resume) if checkpoint_path.exists() else 0
     )
-    logger = MetricsLogger(run_dir, resume_step=learner.step)
-    total = learner.config.steps
+    # The run is allowed in run_dir (a fresh one, or its own checkpoint): only now does the folder change.
     state = {"config": OmegaConf.to_yaml(cfg, resolve=True), "label": label, **(metadata or {})}
-    if cfg.evaluation.snapshots and learner.step == 0:  # the untrained policy starts the record
-        save_snapshot(run_dir, learner, {})
-    progress = tqdm(total=total, initial=learner.step, desc=label, disable=not cfg.progress, dynamic_ncols=True)
-    with closing(source), progress as bar:  # closing: a source's worker processes stop, even on errors
-        while learner.step < total:
-            metrics = learner.train_step(source.sample())
-            step = learner.step
-            if step % cfg.log_every == 0 or step == total:
-                row = logger.log("train", step, {**metrics, **source.metrics(), "seconds": clock.seconds()})
-                bar.set_postfix(loss=f"{row['loss']:.4g}")
-            if evaluate is not None and cfg.evaluation.every and step % cfg.evaluation.every == 0 and step < total:
-                with clock.paused():
-                    evaluation = evaluate(cfg.evaluation.interim_episodes)
-                result = logger.log("eval", step, {**evaluation, "seconds": clock.seconds()})
-                if cfg.evaluation.snapshots:
-                    save_snapshot(run_dir, learner, result)
-            if step % cfg.checkpoint_every == 0 or step == total:
-                state.update(learner=learner.state_dict(), source=source.state_dict(), rng=checkpoint.rng_state())
-                state["seconds"] = clock.seconds()
-                checkpoint.save_atomic(state, checkpoint_path)
-            bar.update()
-    seconds = clock.seconds()
-    final = (
-        logger.log("eval", learner.step, {**evaluate(cfg.evaluation.episodes), "seconds": seconds}) if evaluate else {}
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "config.yaml").write_text(state["config"])
+    for folder in (run_dir, run_dir / "snapshots"):
+        checkpoint.remove_interrupted_writes(folder)
+    total, saved_step = learner.config.steps, learner.step
+    with closing(source), MetricsLogger(run_dir, resume_step=learner.step) as logger:
+        # closing: a source's worker processes stop, even on errors
+        finished = logger.last_row("eval")
+        if learner.step >= total and finished is not None and finished["step"] == total:
+            return {name: value for name, value in finished.items() if name != "step"}
+        if cfg.evaluation.snapshots and learner.step == 0:  # the untrained policy starts the record
+            save_snapshot(run_dir, learner, {})
+        progress = tqdm(total=total, initial=learner.step, desc=label, disable=not cfg.progress, dynamic_ncols=True)
+        with progress as bar:
+            while learner.step < total:
+                metrics = learner.train_step(source.sample())
+                step = learner.step
+                if step % cfg.log_every == 0 or step == total:
+                    stop_if_nonfinite(learner, label, checkpoint_path, saved_step)
+                    row = logger.log("train", step, {**metrics, **source.metrics(), "seconds": clock.seconds()})
+                    bar.set_postfix(loss=f"{row['loss']:.4g}")
+                if evaluate is not None and cfg.evaluation.every and step % cfg.evaluation.every == 0 and step < total:
+                    with clock.paused():
+                        evaluation = evaluate(cfg.evaluation.interim_episodes)
+                    result = logger.log("eval", step, {**evaluation, "seconds": clock.seconds()})
+                    if cfg.evaluation.snapshots:
+                        save_snapshot(run_dir, learner, result)
+                if step % cfg.checkpoint_every == 0 or step == total:
+                    stop_if_nonfinite(learner, label, checkpoint_path, saved_step)
+                    state.update(learner=learner.state_dict(), source=source.state_dict(), rng=checkpoint.rng_state())
+                    state["seconds"] = clock.seconds()
+                    checkpoint.save_atomic(state, checkpoint_path)
+                    saved_step = step
+                bar.update()
+        if evaluate is None:
+            return {}
+        return logger.log("eval", learner.step, {**evaluate(cfg.evaluation.episodes), "seconds": clock.seconds()})
+
+
+def stop_if_nonfinite(learner: Learner, label: str, checkpoint_path: Path, saved_step: int) -> None:
+    """With learner.nonfinite=stop, end the run at the first non-finite loss or gradient (never applied)."""
+    if learner.config.nonfinite != "stop" or (step := learner.first_nonfinite_step()) is None:
+        return
+    kept = (
+        f"{checkpoint_path} keeps step {saved_step}, the last good one" if saved_step else "no checkpoint was written"
     )
-    logger.close()
-    return final
+    raise RLSFTError(
+        f"Step {step} of {label} gave a non-finite loss or gradient, so the run stopped ({kept}); look for extreme"
+        " values in the data, lower learner.lr, or set learner.nonfinite=skip to leave such steps out."
+    )
 
 
 def save_snapshot(run_dir: Path, learner: Learner, evaluation: dict[str, float]) -> None:

@@ -21,6 +21,7 @@ class MetricsLogger:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.tensorboard = SummaryWriter(str(self.run_dir / "tensorboard"), purge_step=resume_step or None)
         self.columns: dict[str, list[str]] = {}
+        self.last_rows: dict[str, dict[str, float]] = {}
         for path in self.run_dir.glob("*.csv"):
             with path.open(newline="") as file:
                 rows = list(csv.reader(file))
@@ -30,6 +31,18 @@ class MetricsLogger:
             with path.open("w", newline="") as file:
                 csv.writer(file).writerows([header, *kept])
             self.columns[path.stem] = header[1:]
+            if kept:
+                self.last_rows[path.stem] = {name: float(value) for name, value in zip(header, kept[-1]) if value != ""}
+
+    def __enter__(self) -> MetricsLogger:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def last_row(self, stream: str) -> dict[str, float] | None:
+        """The latest row of `stream` kept from an earlier session (its `step` included), if any."""
+        return self.last_rows.get(stream)
 
     def log(self, stream: str, step: int, metrics: dict[str, float | torch.Tensor]) -> dict[str, float]:
         """Write one row; tensors are fetched from the device here, in one transfer."""

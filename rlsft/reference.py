@@ -29,10 +29,11 @@ def reference_policy(dataset: TrajectoryDataset, cfg: DictConfig, observation_di
     folder = Path(cfg.data_dir).expanduser() / "references" / f"{dataset.name.replace('/', '-')}-{key}"
     policy = make_policy(cfg.policy, observation_dim, action_dim, dataset.trajectories)
     policy_path = folder / "policy.pt"
-    if not policy_path.exists():
-        learner = Learner(policy, BC(), LearnerConfig.from_config(cfg.reference.learner))
-        buffer = trajectory_buffer(dataset.trajectories, "uniform", learner.config.batch_size, learner.device)
-        fit(learner, TrajectorySource(buffer), folder, cfg, label="pi_ref (BC on all data)")
+    if not policy_path.exists():  # trained here or read from the cache, the run draws the same numbers after
+        with checkpoint.rng_preserved():
+            learner = Learner(policy, BC(), LearnerConfig.from_config(cfg.reference.learner))
+            buffer = trajectory_buffer(dataset.trajectories, "uniform", learner.config.batch_size, learner.device)
+            fit(learner, TrajectorySource(buffer), folder, cfg, label="pi_ref (BC on all data)")
         checkpoint.save_atomic({"policy": policy.state_dict()}, policy_path)
     policy.load_state_dict(checkpoint.load(policy_path)["policy"])
     return policy.requires_grad_(False)

@@ -49,8 +49,6 @@ def train(cfg: DictConfig) -> dict[str, float | str]:
     experiment = EXPERIMENTS[cfg.domain](cfg, algorithm, LearnerConfig.from_config(cfg.learner))
     learner = Learner(experiment.policy, algorithm, experiment.learner_config)
     run_dir = Path(cfg.run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
     env = cfg.env.get("id", cfg.env.name)
     label = f"{cfg.algorithm.name} on {experiment.data} in {env}"
     final = fit(learner, experiment.source, run_dir, cfg, label, experiment.evaluate, experiment.metadata, cfg.resume)

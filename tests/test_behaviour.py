@@ -65,3 +65,17 @@ def test_replay_starts_with_the_untrained_policy(shipped) -> None:
     replay = checkpoint.load(shipped["root"] / "hopper" / "replay" / "000.pt")["policy"]
     for name, tensor in untrained.actor.state_dict().items():
         assert torch.equal(tensor, replay[name]), name
+
+
+def test_a_dataset_depends_on_its_seed_alone_and_leaves_the_callers_rng(tmp_path) -> None:
+    """`rlsft data make` and a training run that makes the same dataset on first use record the
+    same episodes, whatever either had drawn from torch's RNG before."""
+    made = []
+    for torch_seed in (1, 2):
+        torch.manual_seed(torch_seed)
+        folder = tmp_path / str(torch_seed)
+        made.append(load_dataset(make_dataset(HOPPER, "medium", 300, str(folder), num_envs=2), folder).trajectories)
+        after = torch.rand(3)
+        torch.manual_seed(torch_seed)
+        assert torch.equal(after, torch.rand(3))  # the caller's stream continues as if nothing was drawn
+    assert (made[0] == made[1]).all()

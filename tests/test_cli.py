@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import h5py
 import pytest
 import torch
+from conftest import write_d4rl_file
 
 from rlsft import checkpoint
 from rlsft.cli import main
@@ -106,9 +110,16 @@ def test_user_errors_are_one_sentence(hopper_minari, data_dir, tmp_path, capsys)
     run = tmp_path / "run"
     assert "Unknown algorithm 'ppo2'" in error_of(small_run(hopper_minari, data_dir, run, "algorithm=ppo2"), capsys)
     assert "Unknown env 'hoppr'" in error_of(small_run(hopper_minari, data_dir, run, "env=hoppr"), capsys)
-    assert "Could not override 'learner.lrr'" in error_of(
+    assert "Unknown config key 'learner.lrr' (did you mean learner.lr?)" in error_of(
         small_run(hopper_minari, data_dir, run, "learner.lrr=1"), capsys
     )
+    assert "(did you mean algorithm.options.alpha?)" in error_of(
+        small_run(hopper_minari, data_dir, run, "algorithm.options.alpah=3"), capsys
+    )
+    assert "Unknown algorithm 'iwsft' (did you mean iw_sft?)" in error_of(
+        small_run(hopper_minari, data_dir, run, "algorithm=iwsft"), capsys
+    )
+    assert "learner.lr is out of range" in error_of(small_run(hopper_minari, data_dir, run, "learner.lr=-1"), capsys)
     assert "could not be converted to Float" in error_of(
         small_run(hopper_minari, data_dir, run, "learner.lr=fast"), capsys
     )
@@ -133,7 +144,79 @@ def test_user_errors_are_one_sentence(hopper_minari, data_dir, tmp_path, capsys)
     )
     assert checkpoint.load(done / "checkpoint.pt")["learner"]["step"] == 5  # untouched
     (tmp_path / "broken.pt").write_bytes(b"not a checkpoint")
-    assert "cannot be read" in error_of(["evaluate", f"checkpoint={tmp_path / 'broken.pt'}"], capsys)
+    assert "is corrupt or not an rlsft checkpoint" in error_of(
+        ["evaluate", f"checkpoint={tmp_path / 'broken.pt'}"], capsys
+    )
+
+
+def folder_contents(folder: Path) -> dict[str, bytes]:
+    return {str(path.relative_to(folder)): path.read_bytes() for path in sorted(folder.rglob("*")) if path.is_file()}
+
+
+def test_a_refused_run_leaves_its_folder_as_it_was(hopper_minari, data_dir, tmp_path, capsys):
+    done = tmp_path / "done"
+    assert main(small_run(hopper_minari, data_dir, done, "algorithm=bc", "learner.steps=5")) == 0
+    before = folder_contents(done)
+    for refused in (["algorithm=sft"], ["algorithm=bc", "resume=false"],
+                    ["algorithm=bc", "learner.steps=10", "policy.hidden_sizes=[8]"]):  # fmt: skip
+        error_of(small_run(hopper_minari, data_dir, done, *refused), capsys)
+        assert folder_contents(done) == before, f"refused run {refused} changed the run folder"
+
+
+def test_a_finished_run_run_again_gives_its_summary_and_trains_nothing(hopper_minari, data_dir, tmp_path, capsys):
+    run = tmp_path / "run"
+    argv = small_run(hopper_minari, data_dir, run, "algorithm=bc", "learner.steps=5")
+    assert main(argv) == 0
+    first = json.loads(capsys.readouterr().out)
+    eval_rows, checkpoint_bytes = (run / "eval.csv").read_text(), (run / "checkpoint.pt").read_bytes()
+    (run / ".checkpoint.pt.k1ll3d.tmp").write_bytes(b"half a checkpoint")  # what a kill mid-write leaves
+    assert main(argv) == 0
+    assert json.loads(capsys.readouterr().out) == first
+    assert (run / "eval.csv").read_text() == eval_rows and (run / "checkpoint.pt").read_bytes() == checkpoint_bytes
+    assert not list(run.glob(".*.tmp"))
+
+
+def test_a_nonfinite_loss_stops_the_run(hopper_minari, data_dir, tmp_path, capsys):
+    """lr=1e30: the first step throws the weights to ~1e30, and every loss after it overflows."""
+    run = tmp_path / "run"
+    argv = small_run(hopper_minari, data_dir, run, "algorithm=bc", "learner.steps=6", "learner.lr=1e30",
+                     "learner.warmup_steps=0", "checkpoint_every=1", "log_every=1")  # fmt: skip
+    message = error_of(argv, capsys)
+    assert "Step 2 of bc on test/hopper/random-v0" in message and "keeps step 1" in message
+    assert checkpoint.load(run / "checkpoint.pt")["learner"]["step"] == 1
+    assert not (run / "summary.json").exists()
+    message = error_of([*argv, "learner.nonfinite=skip"], capsys)  # the overflowing policy is not evaluated
+    assert "actions in Hopper-v5 are not finite" in message and not (run / "summary.json").exists()
+
+
+def test_steps_with_a_nonfinite_loss_can_be_skipped(hopper_episodes, tmp_path, capsys):
+    """One trajectory's action of 3e38 (finite in float32) makes the loss of each batch holding it
+    overflow: those steps are left out and counted, the others train, and the score is finite."""
+    path = write_d4rl_file(tmp_path / "huge-action.hdf5", hopper_episodes)
+    with h5py.File(path, "r+") as file:
+        file["actions"][3, 0] = 3e38
+    run = tmp_path / "run"
+    argv = small_run(str(path), tmp_path / "data", run, "algorithm=bc", "learner.steps=20", "log_every=1")
+    assert "Step " in error_of(argv, capsys)  # learner.nonfinite=stop, the default
+    shutil.rmtree(run)
+    assert main([*argv, "learner.nonfinite=skip"]) == 0
+    summary = json.loads((run / "summary.json").read_text())
+    assert math.isfinite(summary["normalized_score"])
+    skipped = [float(row["nonfinite_steps"]) for row in train_rows(run)]
+    assert skipped == sorted(skipped) and 0 < skipped[-1] < 20
+
+
+def test_results_do_not_depend_on_caches(tmp_path, capsys):
+    """The same command gives the same parameters whether its dataset and pi_ref are made in the
+    run (a fresh data dir) or found made (a second run on the same data dir)."""
+    data = "rlsft/hopper/medium-s2000-v0"
+    runs = [tmp_path / "made", tmp_path / "cached"]
+    for run in runs:
+        argv = small_run(data, tmp_path / "data", run, "algorithm=iw_sft", "algorithm.curation.levels=[0.5]")
+        assert main([*argv, "learner.steps=10"]) == 0
+    made, cached = (checkpoint.load(run / "checkpoint.pt")["learner"]["policy"] for run in runs)
+    for name, tensor in made.items():
+        assert torch.equal(tensor, cached[name]), f"policy.{name} depends on the cache"
 
 
 def test_the_default_main_job_resolves(capsys) -> None:

@@ -35,7 +35,12 @@ def test_learner_applies_the_schedule_and_defaults_to_fp32_on_cpu() -> None:
     assert learner.optimizer.param_groups[0]["lr"] == pytest.approx(0.5e-3)
 
 
-@pytest.mark.parametrize("field, value", [("optimizer", "sgd"), ("schedule", "step"), ("precision", "fp8")])
+@pytest.mark.parametrize(
+    "field, value",
+    [("optimizer", "sgd"), ("schedule", "step"), ("precision", "fp8"), ("nonfinite", "ignore"), ("lr", -1.0),
+     ("lr", 0.0), ("eps", -1e-8), ("weight_decay", -0.1), ("betas", (0.9, 1.5)), ("warmup_steps", -1),
+     ("warmup_fraction", 1.0), ("grad_clip", 0.0), ("batch_size", 0), ("steps", 0)],
+)  # fmt: skip
 def test_bad_learner_settings_are_explained(field: str, value: str) -> None:
     with pytest.raises(RLSFTError, match=f"learner.{field}"):
         LearnerConfig(**{field: value})
@@ -95,3 +100,43 @@ def test_metrics_csv_widens_for_a_metric_seen_late_and_truncates_on_resume(tmp_p
     ]  # fmt: skip
     MetricsLogger(tmp_path, resume_step=2).close()  # a run resumed from step 2 rewrites step 3
     assert [r["step"] for r in csv.DictReader((tmp_path / "train.csv").open())] == ["1", "2"]
+
+
+def trajectories(count: int = 8, steps: int = 5) -> TensorDict:
+    return TensorDict(
+        {"observation": torch.randn(count, steps, 3), "action": torch.rand(count, steps, 2) * 2 - 1,
+         "mask": torch.ones(count, steps, dtype=torch.bool)},
+        batch_size=[count],
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_a_nonfinite_step_is_left_out_and_counted(bad: float) -> None:
+    """The update of a step with a non-finite loss is not applied: parameters, Adam's moments and
+    its step count stay bitwise as they were, and the step is counted (no host sync needed)."""
+    torch.manual_seed(0)
+    learner = Learner(GaussianMLP(3, 2), BC(), LearnerConfig(steps=10, lr=1e-3, warmup_steps=0, device="cpu"))
+    batch = trajectories()
+    learner.train_step(batch)
+    before = checkpoint_copy(learner)
+    poisoned = batch.clone()
+    poisoned["observation"][0, 0, 0] = bad
+    metrics = learner.train_step(poisoned)
+    assert not math.isfinite(float(metrics["loss"])) and float(metrics["nonfinite_steps"]) == 1
+    after = checkpoint_copy(learner)
+    for name, tensor in before["policy"].items():
+        assert torch.equal(tensor, after["policy"][name]), f"{name} changed by a non-finite step"
+    assert torch.equal(torch.tensor(before["adam_steps"]), torch.tensor(after["adam_steps"]))
+    assert learner.first_nonfinite_step() == 2
+    metrics = learner.train_step(batch)  # a finite step afterwards is applied as usual
+    assert float(metrics["nonfinite_steps"]) == 1 and not torch.equal(
+        before["policy"]["mean_net.0.weight"], learner.policy.state_dict()["mean_net.0.weight"]
+    )
+
+
+def checkpoint_copy(learner: Learner) -> dict:
+    state = learner.state_dict()
+    return {
+        "policy": {name: tensor.clone() for name, tensor in state["policy"].items()},
+        "adam_steps": [float(entry["step"]) for entry in state["optimizer"]["state"].values()],
+    }

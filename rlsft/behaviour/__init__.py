@@ -124,6 +124,35 @@ def sampler(policy: GaussianMLP) -> ActionFn:
     return act
 
 
+def behaviour_episodes(
+    env_cfg: DictConfig, kind: str, steps: int | None, seed: int, num_envs: int, policy_root: Path
+) -> list[EpisodeData]:
+    """The episodes of dataset `kind`: D4RL's recipe with the shipped behaviour policies."""
+    budget = steps or 1_000_000
+
+    def record(act: ActionFn, count: int, offset: int = 0) -> list[EpisodeData]:
+        return record_episodes(act, env_cfg.id, count, num_envs, seed + offset)
+
+    def behaviour(name: str) -> ActionFn:
+        return sampler(load_behaviour(env_cfg.name, name, policy_root))
+
+    if kind == "random":
+        space = make_env(env_cfg.id).action_space
+        rng = np.random.default_rng(seed)
+        return record(lambda obs: rng.uniform(space.low, space.high, (len(obs), *space.shape)), budget)
+    if kind in ("medium", "expert"):
+        return record(behaviour(kind), budget)
+    if kind == "medium-expert":
+        return record(behaviour("medium"), budget // 2) + record(behaviour("expert"), budget - budget // 2, 1)
+    # medium-replay: each recorded snapshot for its share of the frames it was trained on
+    meta = behaviour_record(env_cfg.name, policy_root)
+    scale = (steps or sum(meta["replay_frames"])) / sum(meta["replay_frames"])
+    episodes = []
+    for index, (name, frames) in enumerate(zip(meta["replay"], meta["replay_frames"])):
+        episodes += record(behaviour(name), max(1, round(frames * scale)), index)
+    return episodes
+
+
 def make_dataset(
     env_cfg: DictConfig,
     kind: str,
@@ -139,29 +168,12 @@ def make_dataset(
     ident = dataset_id(env_cfg.name, kind, steps)
     if find_minari(ident, data_dir) is not None:
         return ident
-    budget = steps or 1_000_000
-
-    def record(act: ActionFn, count: int, offset: int = 0) -> list[EpisodeData]:
-        return record_episodes(act, env_cfg.id, count, num_envs, seed + offset)
-
-    def behaviour(name: str) -> ActionFn:
-        return sampler(load_behaviour(env_cfg.name, name, policy_root))
-
-    if kind == "random":
-        space = make_env(env_cfg.id).action_space
-        rng = np.random.default_rng(seed)
-        episodes = record(lambda obs: rng.uniform(space.low, space.high, (len(obs), *space.shape)), budget)
-    elif kind in ("medium", "expert"):
-        episodes = record(behaviour(kind), budget)
-    elif kind == "medium-expert":
-        episodes = record(behaviour("medium"), budget // 2)
-        episodes += record(behaviour("expert"), budget - budget // 2, 1)
-    else:  # medium-replay: each recorded snapshot for its share of the frames it was trained on
-        meta = behaviour_record(env_cfg.name, policy_root)
-        scale = (steps or sum(meta["replay_frames"])) / sum(meta["replay_frames"])
-        episodes = []
-        for index, (name, frames) in enumerate(zip(meta["replay"], meta["replay_frames"])):
-            episodes += record(behaviour(name), max(1, round(frames * scale)), index)
+    # The behaviour policies sample their actions from torch's RNG: seeded here, so that the data depend
+    # on `seed` alone, not on what the calling process drew before (a run that makes its dataset
+    # continues exactly as one that found it made).
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        episodes = behaviour_episodes(env_cfg, kind, steps, seed, num_envs, policy_root)
     write_minari(
         ident, episodes, env_cfg.id, data_dir, env_cfg.ref_min_score, env_cfg.ref_max_score,
         description=f"rlsft {kind} data for {env_cfg.id}, made like D4RL's (rlsft data make)",

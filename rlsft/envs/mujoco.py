@@ -9,6 +9,7 @@ from tensordict.nn import TensorDictModuleBase
 from torch import nn
 
 from rlsft.envs.vector_env import VectorControlEnv, make_env
+from rlsft.errors import RLSFTError
 
 
 def env_dims(env_id: str) -> tuple[int, int]:
@@ -63,6 +64,11 @@ def evaluate_policy(
             max_steps, actor, break_when_any_done=False, break_when_all_done=True, auto_cast_to_device=True
         ).to(device)
         env.close()
+        if not torch.isfinite(rollout["action"]).all():  # NaN passes the action clipping, and MuJoCo then returns NaN
+            raise RLSFTError(
+                f"The policy's actions in {env_id} are not finite (its outputs overflow), so it cannot be evaluated;"
+                " train it again with a lower learner.lr or a learner.grad_clip."
+            )
         done = rollout["next", "done"].squeeze(-1).long()
         before_first_done = (done.cumsum(-1) - done) == 0
         returns.append((rollout["next", "reward"].squeeze(-1) * before_first_done).sum(-1))

@@ -32,20 +32,44 @@ from rlsft.running_moments import RunningMoments
 REWARD_CLIP = 10.0  # gymnasium's NormalizeReward + CleanRL's TransformReward clip
 
 
+def encode_state(state: dict) -> torch.Tensor:
+    """`state` (tensors and plain containers) as one byte tensor: torchrl passes a collector worker's
+    state through a TensorDict, which keeps tensors but not the lists and big integers of generator
+    states."""
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    return torch.frombuffer(bytearray(buffer.getvalue()), dtype=torch.uint8)
+
+
+def decode_state(data: torch.Tensor) -> dict:
+    """What `encode_state` wrote, loaded as tensors and plain containers only: bytes that arrive
+    from anywhere else (a crafted checkpoint) cannot run code here."""
+    return torch.load(io.BytesIO(data.numpy().tobytes()), weights_only=True)
+
+
+def holds_worker_states(state: object, workers: int) -> bool:
+    """Whether a checkpoint's `source.env` holds what `workers_episodes` writes for `workers` workers."""
+    if not isinstance(state, dict):
+        return False
+    entries = [state.get(f"worker{i}") for i in range(workers)]
+    return all(
+        isinstance(entry, dict)
+        and isinstance(entry.get("episodes"), dict)
+        and isinstance(entry.get("rng"), torch.Tensor)
+        for entry in entries
+    )
+
+
 class EpisodeCollector(Collector):
     """A worker of a multi-process collector whose state_dict holds its envs' running episodes and
-    its process's RNG (it samples the actions), so that a resumed run continues them exactly.
-
-    They travel as one byte tensor: torchrl passes a worker's state through a TensorDict, which
-    keeps tensors but not the lists and big integers of generator states."""
+    its process's RNG (it samples the actions), so that a resumed run continues them exactly."""
 
     def state_dict(self) -> dict:
-        buffer = io.BytesIO()
-        torch.save({"episodes": self.env.episodes_state(), "rng": torch.get_rng_state()}, buffer)
-        return {**super().state_dict(), "episodes": torch.frombuffer(bytearray(buffer.getvalue()), dtype=torch.uint8)}
+        episodes = {"episodes": self.env.episodes_state(), "rng": torch.get_rng_state()}
+        return {**super().state_dict(), "episodes": encode_state(episodes)}
 
     def load_state_dict(self, state: dict, **kwargs) -> None:
-        saved = torch.load(io.BytesIO(state["episodes"].numpy().tobytes()), weights_only=False)  # written above
+        saved = decode_state(state["episodes"])
         self.env.load_episodes(saved["episodes"])
         self.reset()  # the next full reset keeps the loaded episodes: the policy's next input is theirs
         torch.set_rng_state(saved["rng"])
@@ -105,7 +129,7 @@ class RolloutSource:
             with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
                 self.collector = self.in_process_collector() if self.workers == 1 else self.multi_process_collector()
             if self.workers_state is not None:
-                self.collector.load_state_dict(self.workers_state)
+                self.collector.load_state_dict(self.encoded_workers_state(self.workers_state))
             self.rollouts = iter(self.collector)
         if self.worker_policy is not None:  # shared with the workers: they sample with the current weights
             self.worker_policy.load_state_dict(self.policy.state_dict())
@@ -227,17 +251,25 @@ class RolloutSource:
         }
 
     def workers_episodes(self) -> dict | None:
-        """What MultiSyncCollector.load_state_dict needs of the workers' states: their episodes."""
+        """The workers' episodes and RNG states, as tensors and plain containers (a checkpoint holds
+        no pickled bytes), and the collector's counts: what MultiSyncCollector.load_state_dict needs."""
         if self.collector is None:
             return self.workers_state  # not started (or resumed and not started yet)
         full = self.collector.state_dict()
-        workers = {f"worker{i}": {"episodes": full[f"worker{i}"]["episodes"]} for i in range(self.workers)}
+        workers = {f"worker{i}": decode_state(full[f"worker{i}"]["episodes"]) for i in range(self.workers)}
         return {**workers, "frames": full["frames"], "iter": full["iter"]}
+
+    def encoded_workers_state(self, state: dict) -> dict:
+        """`workers_episodes`' state in the form the worker processes receive it."""
+        workers = {f"worker{i}": {"episodes": encode_state(state[f"worker{i}"])} for i in range(self.workers)}
+        return {**workers, "frames": state["frames"], "iter": state["iter"]}
 
     def load_state_dict(self, state: dict) -> None:
         if self.env is not None:
             self.env.load_episodes(state["env"])
         else:
+            if not holds_worker_states(state["env"], self.workers):
+                raise ValueError(f"the checkpoint holds no episode states of {self.workers} collector workers")
             self.workers_state = state["env"]
         self.queue = checkpoint.load_queue(state["queue"])
         self.unseen_observations = state["unseen_observations"]
