@@ -82,3 +82,30 @@ def hopper_minari(hopper_episodes: list[EpisodeData], data_dir: Path) -> str:
         "test/hopper/random-v0", hopper_episodes, ENV_ID, data_dir, ref_min_score=-20.272305, ref_max_score=3234.3
     )
     return "test/hopper/random-v0"
+
+
+@pytest.fixture(scope="session")
+def tiny_train():
+    """argv for `rlsft train` on `data`: BC, two steps, one short evaluation episode: a fraction of a second."""
+
+    def argv(data: str, data_dir: Path, run_dir: Path, *overrides: str) -> list[str]:
+        return [
+            "train",
+            f"data={data}",
+            f"data_dir={data_dir}",
+            f"run_dir={run_dir}",
+            "algorithm=bc",
+            "learner.steps=2",
+            "learner.batch_size=4",
+            "learner.warmup_steps=0",
+            "policy.hidden_sizes=[16]",
+            "evaluation.episodes=1",
+            "env.max_episode_steps=50",  # evaluation episodes of at most 50 steps
+            "evaluation.every=0",
+            "checkpoint_every=10",
+            "log_every=1",
+            "progress=false",
+            *overrides,
+        ]
+
+    return argv

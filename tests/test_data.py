@@ -2,20 +2,29 @@
 
 from __future__ import annotations
 
+import json
+import math
 import os
+import re
+import warnings
 from pathlib import Path
 
+import gymnasium
 import h5py
 import numpy as np
 import pytest
 import torch
 from conftest import write_d4rl_file
+from minari import EpisodeData, create_dataset_from_buffers
+from minari.data_collector.episode_buffer import EpisodeBuffer
 from tensordict import TensorDict
 
+from rlsft.cli import main
 from rlsft.data import curate, load_dataset, trajectory_buffer
 from rlsft.data.minari_io import write_minari
 from rlsft.data.trajectories import episode_ends, flat_to_trajectories
 from rlsft.errors import RLSFTError
+from rlsft.experiments.control import check_dataset_fits_env, env_name
 
 
 def test_minari_and_d4rl_files_load_to_the_same_tensordict(hopper_minari, hopper_episodes, data_dir, tmp_path):
@@ -143,7 +152,7 @@ def test_empty_dataset_is_explained(tmp_path):
 def test_nan_observations_are_explained(tmp_path):
     arrays = d4rl_arrays(10)
     arrays["observations"][4, 2] = np.nan
-    with pytest.raises(RLSFTError, match=r"NaN/inf values in its observations \(first at step 4\)"):
+    with pytest.raises(RLSFTError, match=r"NaN/inf values in its observations as float32 \(first at step 4;"):
         load_dataset(write_hdf5(tmp_path / "nan.hdf5", **arrays), tmp_path)
 
 
@@ -176,3 +185,249 @@ def test_minari_episodes_are_read_once_then_from_a_cache_keyed_by_the_files(hopp
     os.utime(data_file, ns=(data_file.stat().st_atime_ns, data_file.stat().st_mtime_ns + 1))  # the dataset changed
     assert (load_dataset("test/hopper/cached-v0", tmp_path).trajectories == first.trajectories).all()
     assert len(list((tmp_path / "cache").glob("*.pt"))) == 2
+
+
+def cli_error(argv: list[str], capsys) -> str:
+    """The one-sentence error `rlsft train` prints, after checking that it exits 2 without a traceback."""
+    assert main(argv) == 2
+    message = capsys.readouterr().err.strip()
+    assert message.startswith("rlsft: error: ") and "\n" not in message and "Traceback" not in message
+    return message
+
+
+def test_arrays_of_unequal_lengths_are_explained(tmp_path, tiny_train, capsys):
+    arrays = d4rl_arrays(10)
+    arrays["rewards"] = arrays["rewards"][:9]
+    path = write_hdf5(tmp_path / "ragged.hdf5", **arrays)
+    assert (
+        f"{path} has arrays of unequal lengths (observations 10, actions 10, rewards 9, terminals 10, timeouts 10)"
+        in cli_error(tiny_train(path, tmp_path, tmp_path / "run"), capsys)
+    )
+
+
+def test_two_dimensional_rewards_are_explained(tmp_path, tiny_train, capsys):
+    arrays = d4rl_arrays(10)
+    arrays["rewards"] = np.zeros((10, 2), np.float32)
+    path = write_hdf5(tmp_path / "wide.hdf5", **arrays)
+    assert "stores rewards with shape (10, 2); write it as [steps]" in cli_error(
+        tiny_train(path, tmp_path, tmp_path / "run"), capsys
+    )
+
+
+def test_string_rewards_are_explained(tmp_path, tiny_train, capsys):
+    arrays = d4rl_arrays(10)
+    arrays["rewards"] = np.array([b"1.5"] * 10)
+    path = write_hdf5(tmp_path / "strings.hdf5", **arrays)
+    assert "stores rewards as bytes (|S3); write rewards as a float, int or bool array" in cli_error(
+        tiny_train(path, tmp_path, tmp_path / "run"), capsys
+    )
+
+
+@pytest.mark.parametrize(
+    "key, shape",
+    [("observations", (10, 11, 1)), ("observations", ()), ("actions", (10, 0)), ("terminals", (10, 1, 1)),
+     ("timeouts", (1, 10)), ("rewards", ())],
+)  # fmt: skip
+def test_arrays_of_other_shapes_are_explained(key, shape, tmp_path):
+    arrays = d4rl_arrays(10)
+    arrays[key] = np.zeros(shape, arrays[key].dtype)
+    with pytest.raises(RLSFTError, match=rf"stores {key} with shape {re.escape(str(shape))}; write it as \["):
+        load_dataset(write_hdf5(tmp_path / "shaped.hdf5", **arrays), tmp_path)
+
+
+@pytest.mark.parametrize(
+    "values, kind",
+    [(np.array(["1.0"] * 10, dtype=h5py.string_dtype()), "Python objects"),
+     (np.zeros(10, dtype=[("a", "f4"), ("b", "f4")]), "compound records"),
+     (np.zeros(10, np.complex64), "complex numbers")],
+)  # fmt: skip
+def test_values_that_are_not_real_numbers_are_explained(values, kind, tmp_path):
+    arrays = d4rl_arrays(10)
+    arrays["terminals"] = values
+    with pytest.raises(RLSFTError, match=rf"stores terminals as {kind} "):
+        load_dataset(write_hdf5(tmp_path / "typed.hdf5", **arrays), tmp_path)
+
+
+def test_a_group_or_an_empty_dataspace_in_place_of_an_array_is_explained(tmp_path):
+    arrays = d4rl_arrays(10)
+    arrays["actions"] = h5py.Empty("f")
+    with pytest.raises(RLSFTError, match="holds no array under 'actions'"):
+        load_dataset(write_hdf5(tmp_path / "empty.hdf5", **arrays), tmp_path)
+    del arrays["actions"]
+    path = write_hdf5(tmp_path / "group.hdf5", **arrays)
+    with h5py.File(path, "a") as file:
+        file.create_group("actions")
+    with pytest.raises(RLSFTError, match="holds no array under 'actions'"):
+        load_dataset(path, tmp_path)
+
+
+def test_a_trailing_singleton_dim_is_squeezed_and_1d_observations_are_of_dim_1(tmp_path, tiny_train, capsys):
+    arrays = d4rl_arrays(10)
+    arrays["rewards"] = np.arange(10, dtype=np.float32)
+    arrays["terminals"][4] = True
+    flat = load_dataset(write_hdf5(tmp_path / "flat.hdf5", **arrays), tmp_path).trajectories
+    columns = {key: value[:, None] if value.ndim == 1 else value for key, value in arrays.items()}
+    assert (load_dataset(write_hdf5(tmp_path / "columns.hdf5", **columns), tmp_path).trajectories == flat).all()
+    assert flat["return"].tolist() == [10, 35]
+
+    arrays["observations"] = np.arange(10, dtype=np.float32)  # a scalar observation per step
+    path = write_hdf5(tmp_path / "scalar.hdf5", **arrays)
+    assert load_dataset(path, tmp_path).trajectories["observation"][1, :, 0].tolist() == [5, 6, 7, 8, 9]
+    assert "has observations of dim 1 and actions of dim 3, but Hopper-v5 has 11 and 3" in cli_error(
+        tiny_train(path, tmp_path, tmp_path / "run"), capsys
+    )
+
+
+def test_flags_other_than_0_or_1_are_explained(tmp_path):
+    arrays = d4rl_arrays(10)
+    arrays["terminals"] = np.zeros(10, np.float32)
+    arrays["terminals"][4] = 1.0  # float flags as some exporters write them: fine
+    episodes = load_dataset(write_hdf5(tmp_path / "float.hdf5", **arrays), tmp_path).trajectories
+    assert episodes["mask"].sum(-1).tolist() == [5, 5]
+    arrays["timeouts"] = np.zeros(10)
+    arrays["timeouts"][3] = np.nan  # read as true by a plain cast to bool
+    with pytest.raises(RLSFTError, match=r"has timeouts other than 0 or 1 \(first at step 3: nan\)"):
+        load_dataset(write_hdf5(tmp_path / "nan.hdf5", **arrays), tmp_path)
+
+
+@pytest.mark.parametrize("key", ["observations", "rewards"])
+def test_float64_values_beyond_float32_are_refused_not_trained_on(key, tmp_path, tiny_train, capsys):
+    arrays = d4rl_arrays(10)
+    arrays[key] = arrays[key].astype(np.float64)
+    arrays[key][3] = 1e300  # finite in the file, inf once cast to float32 for training
+    path = write_hdf5(tmp_path / "huge.hdf5", **arrays)
+    assert (
+        f"1{'1' if key == 'observations' else ''} NaN/inf values in its {key} as float32 (first at step 3;"
+        in cli_error(tiny_train(path, tmp_path, tmp_path / "run"), capsys)
+    )
+
+
+def test_a_return_beyond_float32_is_refused(tmp_path):
+    arrays = d4rl_arrays(10)
+    arrays["terminals"][4] = True
+    arrays["rewards"][6:8] = 3e38  # each finite as float32, their sum is not
+    with pytest.raises(RLSFTError, match=r"an episode \(number 1, from step 5\) whose return, the sum of its rewards,"):
+        load_dataset(write_hdf5(tmp_path / "return.hdf5", **arrays), tmp_path)
+
+
+def test_minari_dict_observations_are_explained(tmp_path, monkeypatch):
+    monkeypatch.setenv("MINARI_DATASETS_PATH", str(tmp_path / "minari"))
+    box = gymnasium.spaces.Box(-1, 1, (3,))
+    episode = EpisodeBuffer(
+        observations={"position": np.zeros((6, 2), np.float32), "goal": np.zeros((6, 2), np.float32)},
+        actions=np.zeros((5, 3), np.float32),
+        rewards=[0.0] * 5,
+        terminations=[False] * 5,
+        truncations=[False] * 4 + [True],
+        infos={},
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # minari's advice on metadata this dataset lacks
+        create_dataset_from_buffers(
+            "test/maze/dict-v0", [episode], observation_space=gymnasium.spaces.Dict(position=box, goal=box),
+            action_space=box, algorithm_name="test",
+        )  # fmt: skip
+    with pytest.raises(RLSFTError, match="stores observations as dict; rlsft trains on numeric array"):
+        load_dataset("test/maze/dict-v0", tmp_path)
+
+
+def test_env_names_ignore_case_version_namespace_and_d4rl_dataset_words():
+    ids = ["Hopper-v5", "Hopper-v4", "hopper", "mujoco/Hopper-v5", "hopper-medium-replay-v2", "HOPPER-expert-v0"]
+    assert {env_name(env_id) for env_id in ids} == {"hopper"}
+    assert env_name("halfcheetah-medium-v2") == env_name("HalfCheetah-v5") != env_name("Walker2d-v5")
+
+
+def record_walker2d(num_episodes: int, max_steps: int = 20) -> list[EpisodeData]:
+    """Random-action Walker2d-v5 episodes: 17-dim observations and 6-dim actions, as HalfCheetah's."""
+    env = gymnasium.make("Walker2d-v5")
+    episodes = []
+    for index in range(num_episodes):
+        observations, actions, rewards, terminations = [env.reset(seed=index)[0]], [], [], []
+        for _ in range(max_steps):
+            action = env.action_space.sample()
+            observation, reward, terminated, _, _ = env.step(action)
+            observations.append(observation)
+            actions.append(action)
+            rewards.append(reward)
+            terminations.append(terminated)
+            if terminated:
+                break
+        truncations = [False] * (len(actions) - 1) + [not terminations[-1]]
+        episodes.append(
+            EpisodeData(
+                id=index, observations=np.array(observations), actions=np.array(actions), rewards=np.array(rewards),
+                terminations=np.array(terminations), truncations=np.array(truncations), infos={},
+            )
+        )  # fmt: skip
+    env.close()
+    return episodes
+
+
+def test_data_from_another_env_of_the_same_dims_is_refused(tmp_path, tiny_train, capsys):
+    write_minari("test/walker2d/random-v0", record_walker2d(4), "Walker2d-v5", tmp_path)
+    message = cli_error(
+        tiny_train("test/walker2d/random-v0", tmp_path, tmp_path / "cheetah", "env=halfcheetah"), capsys
+    )
+    assert (
+        "was recorded in Walker2d-v5 but this run's env is HalfCheetah-v5; pass the dataset's env (env=...)" in message
+    )
+    assert main(tiny_train("test/walker2d/random-v0", tmp_path, tmp_path / "walker", "env=walker2d")) == 0
+    assert math.isfinite(json.loads((tmp_path / "walker" / "summary.json").read_text())["normalized_score"])
+
+
+@pytest.mark.parametrize(
+    "attr, recorded, fits",
+    [("env_id", "Hopper-v4", True), ("env", b"hopper-medium-v2", True), ("env_id", "Walker2d-v5", False)],
+)
+def test_a_d4rl_files_env_attribute_is_checked(attr, recorded, fits, tmp_path):
+    path = write_hdf5(tmp_path / "tagged.hdf5", **d4rl_arrays(10))
+    with h5py.File(path, "a") as file:
+        file.attrs[attr] = recorded
+    dataset = load_dataset(path, tmp_path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a dataset that records its env is checked, not warned about
+        if fits:
+            check_dataset_fits_env(dataset, "Hopper-v5", 11, 3)
+        else:
+            with pytest.raises(RLSFTError, match="was recorded in Walker2d-v5 but this run's env is Hopper-v5"):
+                check_dataset_fits_env(dataset, "Hopper-v5", 11, 3)
+
+
+def test_an_env_attribute_that_is_not_a_string_is_explained(tmp_path):
+    path = write_hdf5(tmp_path / "numbered.hdf5", **d4rl_arrays(10))
+    with h5py.File(path, "a") as file:
+        file.attrs["env_id"] = 3
+    with pytest.raises(RLSFTError, match="has a env_id attribute of"):
+        load_dataset(path, tmp_path)
+
+
+def test_a_d4rl_file_without_an_env_warns_once_that_it_is_unchecked(tmp_path, tiny_train):
+    path = write_hdf5(tmp_path / "anonymous.hdf5", **d4rl_arrays(10))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")  # count every warning, repeats included
+        assert main(tiny_train(path, tmp_path, tmp_path / "run")) == 0
+    unchecked = [str(warning.message) for warning in caught if "does not record the env" in str(warning.message)]
+    assert len(unchecked) == 1 and path in unchecked[0] and "Hopper-v5" in unchecked[0]
+
+
+def test_a_data_spec_that_is_not_a_string_is_explained(tmp_path):
+    with pytest.raises(RLSFTError, match="data=7 is not a dataset name"):
+        load_dataset(7, tmp_path)
+
+
+def test_minari_reference_scores_that_cannot_normalise_are_explained(hopper_episodes, tmp_path):
+    write_minari(
+        "test/hopper/flat-v0", hopper_episodes[:3], "Hopper-v5", tmp_path, ref_min_score=5.0, ref_max_score=5.0
+    )
+    with pytest.raises(RLSFTError, match=r"records ref_min_score=5.0 and ref_max_score=5.0, which cannot normalise"):
+        load_dataset("test/hopper/flat-v0", tmp_path)  # else every normalised score is inf or NaN
+
+
+@pytest.mark.parametrize("by, levels", [("quantile", []), ("quantile", [float("nan")]), ("top_k", [float("nan")])])
+def test_curation_without_finite_levels_is_explained(by, levels):
+    with pytest.raises(RLSFTError, match="needs one or more finite levels"):
+        curate(returns_only([1.0, 2.0, 3.0]), by, levels)
+
+
+def test_a_top_k_count_beyond_the_dataset_keeps_everything():
+    assert sorted(curate(returns_only([5.0, 1.0, 9.0]), "top_k", [1e30])["return"].tolist()) == [1.0, 5.0, 9.0]

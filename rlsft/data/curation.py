@@ -20,18 +20,27 @@ CURATION_KINDS = ("quantile", "top_k", "threshold", "none")
 
 def return_thresholds(returns: torch.Tensor, by: str, levels: Sequence[float]) -> torch.Tensor:
     """The return thresholds c_1..c_C named by `levels` (percentiles, counts, or raw returns)."""
+    if by not in CURATION_KINDS[:-1]:  # "none" keeps everything without thresholds
+        raise RLSFTError(f"Unknown curation kind {by!r}; choose one of {list(CURATION_KINDS)}.")
+    if not all(isinstance(level, (int, float)) and not isinstance(level, bool) for level in levels):
+        raise RLSFTError(
+            f"Curation levels {list(levels)} must be numbers; set curation.levels to a list such as [0.9]."
+        )
     returns = returns.double()
     levels_t = torch.as_tensor(list(levels), dtype=torch.float64)
+    if levels_t.numel() == 0 or not torch.isfinite(levels_t).all():
+        raise RLSFTError(
+            f"Curation {by}={list(levels)} needs one or more finite levels; set curation.levels (e.g. [0.9])"
+            " or use curation.by=none."
+        )
     if by == "quantile":
         if ((levels_t < 0) | (levels_t > 1)).any():
             raise RLSFTError(f"Quantile levels {list(levels)} must lie in [0, 1]; 0.9 keeps the top 10%.")
         return torch.quantile(returns, levels_t)  # linear interpolation, as numpy.percentile
     if by == "top_k":
-        ks = levels_t.long().clamp(1, len(returns))
+        ks = levels_t.clamp(1, len(returns)).long()  # clamped first: a count past int64 (1e30) would wrap
         return returns.sort(descending=True).values[ks - 1]
-    if by == "threshold":
-        return levels_t
-    raise RLSFTError(f"Unknown curation kind {by!r}; choose one of {list(CURATION_KINDS)}.")
+    return levels_t  # raw return thresholds
 
 
 def curate(trajectories: TensorDict, by: str, levels: Sequence[float]) -> TensorDict:

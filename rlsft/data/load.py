@@ -16,8 +16,10 @@ def load_dataset(spec: str | None, data_dir: str | Path) -> TrajectoryDataset:
     """Load the dataset named by `spec`, looking up Minari ids under `data_dir` and Minari's root."""
     if not spec:
         raise RLSFTError("No dataset given; pass data=<Minari dataset id, Minari dataset folder or D4RL .hdf5 file>.")
+    if not isinstance(spec, str):  # hydra reads data=7 as an int and data=[a,b] as a list
+        raise RLSFTError(f"data={spec} is not a dataset name; pass a Minari dataset id, folder or .hdf5 path.")
     path = Path(spec).expanduser()
-    if path.suffix in HDF5_SUFFIXES:
+    if path.suffix.lower() in HDF5_SUFFIXES:
         if not path.is_file():
             raise RLSFTError(f"Dataset file {path} does not exist; check the path given as data=.")
         return read_d4rl_hdf5(path)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import math
 import os
 import warnings
 from collections.abc import Iterator, Sequence
@@ -19,6 +20,14 @@ from rlsft.data.trajectories import TrajectoryDataset, flat_to_trajectories
 from rlsft.errors import RLSFTError, reason
 
 STEP_KEYS = ("observation", "action", "reward", "terminated", "truncated", "lengths")  # a cache file's entries
+# flat_to_trajectories' field -> the EpisodeData attribute that holds it
+MINARI_KEYS = {
+    "observation": "observations",
+    "action": "actions",
+    "reward": "rewards",
+    "terminated": "terminations",
+    "truncated": "truncations",
+}
 
 
 def minari_roots(data_dir: str | Path) -> list[Path]:
@@ -58,23 +67,56 @@ def read_minari(folder: Path, name: str, cache_dir: Path) -> TrajectoryDataset:
         steps = episode_steps(dataset, name)
         with contextlib.suppress(OSError):
             checkpoint.save_atomic(steps, cache_path)
-    trajectories = flat_to_trajectories(**{key: value.numpy() for key, value in steps.items()}, source=name)
+    trajectories = flat_to_trajectories(
+        **{key: value.numpy() for key, value in steps.items()}, source=name, keys=MINARI_KEYS
+    )
     metadata = dataset.storage.metadata
+    scores = metadata.get("ref_min_score"), metadata.get("ref_max_score")
+    usable = all(isinstance(score, int | float) and math.isfinite(score) for score in scores) and scores[0] != scores[1]
+    if None not in scores and not usable:  # they divide every normalised score: equal ones give inf
+        raise RLSFTError(
+            f"Minari dataset {name} records ref_min_score={scores[0]!r} and ref_max_score={scores[1]!r}, which cannot"
+            " normalise a score; correct or remove them in its metadata.json."
+        )
     env_spec = dataset.env_spec
     return TrajectoryDataset(
         trajectories=trajectories,
         name=name,
         env_id=env_spec.id if env_spec is not None else None,
-        ref_min_score=metadata.get("ref_min_score"),
-        ref_max_score=metadata.get("ref_max_score"),
+        ref_min_score=scores[0],
+        ref_max_score=scores[1],
+        source=str(folder),
     )
 
 
 def episode_steps(dataset: MinariDataset, name: str) -> dict[str, torch.Tensor]:
-    """The episodes' steps back to back, and their lengths: flat_to_trajectories' arrays."""
-    episodes = list(dataset.iterate_episodes())
+    """The episodes' steps back to back, and their lengths: flat_to_trajectories' arrays.
+
+    Only array (Box) spaces can be trained on: a Dict or Tuple observation space (the maze
+    datasets) is refused, as is an episode without steps.
+    """
+    try:
+        episodes = list(dataset.iterate_episodes())
+    except Exception as error:  # minari and h5py raise bare KeyError/OSError/ValueError for damaged episodes
+        raise RLSFTError(
+            f"Minari dataset {name}'s episodes cannot be read ({reason(error)}); recreate it or point data= elsewhere."
+        ) from error
     if not episodes:
         raise RLSFTError(f"Dataset {name} holds no episodes; point data= at a dataset with at least one episode.")
+    for ep in episodes:
+        for key in MINARI_KEYS.values():
+            value = getattr(ep, key)
+            if not isinstance(value, np.ndarray) or value.dtype.kind not in "biuf":
+                kind = value.dtype if isinstance(value, np.ndarray) else type(value).__name__
+                raise RLSFTError(
+                    f"Dataset {name} stores {key} as {kind}; rlsft trains on numeric array (Box) spaces only,"
+                    " so flatten a Dict or Tuple space into one array per step."
+                )
+        if len(ep.actions) == 0 or len(ep.observations) != len(ep.actions) + 1:
+            raise RLSFTError(
+                f"Dataset {name}'s episode {ep.id} holds {len(ep.observations)} observations and {len(ep.actions)}"
+                " actions, not T + 1 and T with T >= 1; recreate it or drop that episode."
+            )
 
     def cat(get) -> torch.Tensor:
         return torch.from_numpy(np.concatenate([np.asarray(get(ep)) for ep in episodes]))
@@ -105,7 +147,8 @@ def cached_steps(path: Path) -> dict[str, torch.Tensor] | None:
         steps = checkpoint.load(path)
     except RLSFTError:
         return None
-    return steps if isinstance(steps, dict) and set(steps) == set(STEP_KEYS) else None
+    valid = isinstance(steps, dict) and set(steps) == set(STEP_KEYS)
+    return steps if valid and all(isinstance(value, torch.Tensor) for value in steps.values()) else None
 
 
 @contextlib.contextmanager

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import copy
+import re
+import warnings
 
 from omegaconf import DictConfig
 from torch import nn
@@ -15,11 +17,39 @@ from rlsft.envs.rollouts import RolloutSource
 from rlsft.errors import RLSFTError
 from rlsft.experiments.base import Experiment
 from rlsft.learner import LearnerConfig, resolve_device
+from rlsft.options import checked_options
 from rlsft.policies import make_policy
 from rlsft.reference import reference_log_prob, reference_policy
 
 
+def env_name(env_id: str) -> str:
+    """What names an env across versions and id styles: its name without namespace, version or case.
+
+    A D4RL-style id (`<env>-<dataset>-v2`) is named by its first word, so Hopper-v5, Hopper-v4,
+    mujoco/Hopper-v5 and hopper-medium-replay-v2 are all "hopper", and Walker2d-v5 is "walker2d".
+    """
+    name = re.sub(r"-v\d+$", "", env_id.strip().rsplit("/", 1)[-1])
+    return name.split("-", 1)[0].lower()
+
+
+def check_dataset_env(dataset: TrajectoryDataset, env_id: str) -> None:
+    """Refuse data recorded in another env; warn, once per load, where the dataset records none."""
+    if dataset.env_id is None:
+        warnings.warn(
+            f"Dataset {dataset.source or dataset.name} does not record the env it comes from, so rlsft cannot check"
+            f" that it is {env_id}'s; record it (a D4RL file's env_id attribute, a Minari env_spec) to have it checked.",
+            UserWarning,
+            stacklevel=3,
+        )
+    elif env_name(dataset.env_id) != env_name(env_id):
+        raise RLSFTError(
+            f"Dataset {dataset.name} was recorded in {dataset.env_id} but this run's env is {env_id}; pass the"
+            f" dataset's env (env=...) or a dataset recorded in {env_id} (data=...)."
+        )
+
+
 def check_dataset_fits_env(dataset: TrajectoryDataset, env_id: str, observation_dim: int, action_dim: int) -> None:
+    """The dataset's spaces must be the env's, and its recorded env (where it has one) the same env."""
     data_obs = dataset.trajectories["observation"].shape[-1]
     data_act = dataset.trajectories["action"].shape[-1]
     if (data_obs, data_act) != (observation_dim, action_dim):
@@ -27,6 +57,7 @@ def check_dataset_fits_env(dataset: TrajectoryDataset, env_id: str, observation_
             f"Dataset {dataset.name} has observations of dim {data_obs} and actions of dim {data_act}, but"
             f" {env_id} has {observation_dim} and {action_dim}; choose the env the data was recorded in (env=...)."
         )
+    check_dataset_env(dataset, env_id)  # after the dims: envs of equal dims (Walker2d, HalfCheetah) pass those
 
 
 def evaluation_metrics(
@@ -76,7 +107,9 @@ def rollout_experiment(cfg: DictConfig, algorithm: Algorithm, learner_config: Le
     device = resolve_device(learner_config.device)
     policy = make_policy(cfg.policy, *env_dims(cfg.env.id)).to(device)
     options = {key: value for key, value in cfg.algorithm.rollout.items() if key != "frames"}
-    source = RolloutSource(policy, cfg.env.id, device=device, seed=cfg.seed, **options)
+    source = RolloutSource(
+        policy, cfg.env.id, device=device, seed=cfg.seed, **checked_options(RolloutSource, options, "algorithm.rollout")
+    )
     scores = (float(cfg.env.ref_min_score), float(cfg.env.ref_max_score))
     return Experiment(
         policy, source, learner_config.sized_for(0), episode_evaluation(policy, cfg, scores), "rollouts",
