@@ -7,7 +7,6 @@ overridden as `a.b=value`. Mistakes a user can fix print one sentence, not a tra
 from __future__ import annotations
 
 import argparse
-import difflib
 import json
 import logging
 import os
@@ -23,7 +22,7 @@ from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from rlsft.errors import RLSFTError, reason
+from rlsft.errors import RLSFTError, did_you_mean, reason
 
 CONFIG_GROUPS = ("algorithm", "env", "policy", "learner", "budget", "verifier")
 
@@ -49,12 +48,6 @@ def group_options(group: str, extra_folders: list[Path] = ()) -> list[str]:
     folders = [resources.files("rlsft.configs") / group, *(Path(folder) / group for folder in extra_folders)]
     files = [entry.name for folder in folders if folder.is_dir() for entry in folder.iterdir()]
     return sorted({name.removesuffix(".yaml") for name in files if name.endswith(".yaml")})
-
-
-def did_you_mean(word: str, options: list[str]) -> str:
-    """' (did you mean X?)' for the option nearest to a mistyped `word`, else ''."""
-    close = difflib.get_close_matches(word, options, n=1, cutoff=0.8)
-    return f" (did you mean {close[0]}?)" if close else ""
 
 
 def config_keys(node: object, prefix: str = "") -> list[str]:
@@ -171,6 +164,14 @@ def main(argv: list[str] | None = None) -> int:
         result = COMMANDS[args.command](args.overrides)
     except RLSFTError as error:
         print(f"rlsft: error: {error}", file=sys.stderr)
+        return 2
+    except OSError as error:  # a folder that cannot be made, a full disk, a file without permission
+        where = f" {error.filename}" if error.filename else ""
+        print(
+            f"rlsft: error: Cannot read or write{where} ({error.strerror or reason(error)}); check that path, its"
+            " permissions and the free space, or pass another run_dir= / data_dir=.",
+            file=sys.stderr,
+        )
         return 2
     except OmegaConfBaseException as error:  # a config value that cannot be resolved or has the wrong type
         cause = error.__cause__

@@ -1,4 +1,8 @@
-"""The one exception type for mistakes a user can fix (bad data, bad config)."""
+"""The one exception type for mistakes a user can fix (bad data, bad config), and its wording helpers."""
+
+from __future__ import annotations
+
+import difflib
 
 
 class RLSFTError(Exception):
@@ -12,3 +16,9 @@ def reason(error: BaseException) -> str:
     """The first line of a library's error message, to quote inside a one-sentence RLSFTError."""
     lines = str(error).strip().splitlines()
     return lines[0] if lines else type(error).__name__
+
+
+def did_you_mean(word: str, options: list[str]) -> str:
+    """' (did you mean X?)' for the option nearest to a mistyped `word`, else ''."""
+    close = difflib.get_close_matches(word, options, n=1, cutoff=0.8)
+    return f" (did you mean {close[0]}?)" if close else ""

@@ -79,17 +79,26 @@ class LearnerConfig:
     @classmethod
     def from_config(cls, config: DictConfig) -> LearnerConfig:
         """A learner config block, type-checked (a string lr is caught here)."""
+        settings = OmegaConf.to_container(config, resolve=True)  # a resolver's own error reaches the CLI as it is
         try:
-            settings = OmegaConf.to_container(config, resolve=True)
             return OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(cls), settings))
         except OmegaConfBaseException as error:
             raise RLSFTError(f"Bad learner setting ({reason(error)}); fix that override.") from error
 
 
 def resolve_device(name: str) -> torch.device:
+    """`learner.device` as a torch device that this machine has."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
+    try:
+        device = torch.device(name)
+    except RuntimeError as error:
+        raise RLSFTError(
+            f"learner.device={name!r} is not a device torch knows; use auto, cpu, cuda or cuda:N."
+        ) from error
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise RLSFTError(f"learner.device={name} but this machine has no CUDA device; use learner.device=auto or cpu.")
+    return device
 
 
 def warmup_cosine(warmup_steps: int, total_steps: int, schedule: str):

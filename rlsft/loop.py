@@ -5,10 +5,12 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 from tensordict import TensorDict
 from tqdm.auto import tqdm
 
@@ -34,6 +36,47 @@ class BatchSource(Protocol):
     def close(self) -> None: ...
 
 
+@dataclass
+class EvaluationConfig:
+    """When and how the loop evaluates: `evaluation.*` in configs/train.yaml."""
+
+    episodes: int = 10  # final evaluation (episodes, or held-out prompts for text)
+    every: int = 0  # also every N gradient steps (0: only at the end)
+    interim_episodes: int = 10  # episodes of those interim evaluations
+    snapshots: bool = False  # keep the policy of each interim evaluation in <run_dir>/snapshots/
+
+
+@dataclass
+class LoopConfig:
+    """How the loop logs, evaluates, checkpoints and resumes: the top-level keys of configs/train.yaml."""
+
+    log_every: int = 10  # gradient steps between metric rows
+    checkpoint_every: int = 500  # gradient steps between checkpoints (one is always written at the end)
+    progress: bool = True  # show a progress bar
+    resume: bool = True  # continue from <run_dir>/checkpoint.pt; false refuses to touch an existing run
+    evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
+
+    def __post_init__(self) -> None:
+        evaluation = self.evaluation
+        if min(self.log_every, self.checkpoint_every, evaluation.episodes, evaluation.interim_episodes) < 1 or (
+            evaluation.every < 0
+        ):
+            raise RLSFTError(
+                "log_every, checkpoint_every, evaluation.episodes and evaluation.interim_episodes must be positive"
+                " and evaluation.every not negative (0: only at the end); fix the override."
+            )
+
+    @classmethod
+    def from_config(cls, config: DictConfig) -> LoopConfig:
+        """These keys of a run's config, type-checked (`log_every=often` is caught here)."""
+        resolved = OmegaConf.to_container(config, resolve=True)  # a resolver's own error reaches the CLI as it is
+        settings = {key: resolved[key] for key in cls.__dataclass_fields__}
+        try:
+            return OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(cls), settings))
+        except OmegaConfBaseException as error:
+            raise RLSFTError(f"Bad run setting ({reason(error)}); fix that override.") from error
+
+
 class TrainingClock:
     """Wall-clock seconds spent training, evaluations excluded, summed over resumed sessions:
     the x axis of accuracy-against-time curves."""
@@ -57,24 +100,24 @@ def fit(
     learner: Learner,
     source: BatchSource,
     run_dir: Path,
-    cfg: DictConfig,
+    loop: LoopConfig,
+    config_text: str,
     label: str,
     evaluate: Callable[[int], dict[str, float]] | None = None,
     metadata: dict | None = None,
-    resume: bool = True,
 ) -> dict[str, float]:
     """Run `learner` to `learner.config.steps`, resuming from `<run_dir>/checkpoint.pt` if any.
 
-    `evaluate(episodes)` runs every `evaluation.every` steps and once at the end; the final
-    evaluation's metrics are returned (a finished run's own, when it is run again). `metadata`
-    is stored in every checkpoint.
+    `evaluate(episodes)` runs every `loop.evaluation.every` steps and once at the end; the final
+    evaluation's metrics are returned (a finished run's own, when it is run again). `config_text`
+    (the run's resolved config) goes to `<run_dir>/config.yaml` and with `metadata` into every checkpoint.
     """
     checkpoint_path = run_dir / CHECKPOINT
     clock = TrainingClock(
-        resume_from(checkpoint_path, learner, source, label, resume) if checkpoint_path.exists() else 0
+        resume_from(checkpoint_path, learner, source, label, loop.resume) if checkpoint_path.exists() else 0
     )
     # The run is allowed in run_dir (a fresh one, or its own checkpoint): only now does the folder change.
-    state = {"config": OmegaConf.to_yaml(cfg, resolve=True), "label": label, **(metadata or {})}
+    state = {"config": config_text, "label": label, **(metadata or {})}
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "config.yaml").write_text(state["config"])
     for folder in (run_dir, run_dir / "snapshots"):
@@ -85,24 +128,29 @@ def fit(
         finished = logger.last_row("eval")
         if learner.step >= total and finished is not None and finished["step"] == total:
             return {name: value for name, value in finished.items() if name != "step"}
-        if cfg.evaluation.snapshots and learner.step == 0:  # the untrained policy starts the record
+        if loop.evaluation.snapshots and learner.step == 0:  # the untrained policy starts the record
             save_snapshot(run_dir, learner, {})
-        progress = tqdm(total=total, initial=learner.step, desc=label, disable=not cfg.progress, dynamic_ncols=True)
+        progress = tqdm(total=total, initial=learner.step, desc=label, disable=not loop.progress, dynamic_ncols=True)
         with progress as bar:
             while learner.step < total:
                 metrics = learner.train_step(source.sample())
                 step = learner.step
-                if step % cfg.log_every == 0 or step == total:
+                if step % loop.log_every == 0 or step == total:
                     stop_if_nonfinite(learner, label, checkpoint_path, saved_step)
                     row = logger.log("train", step, {**metrics, **source.metrics(), "seconds": clock.seconds()})
                     bar.set_postfix(loss=f"{row['loss']:.4g}")
-                if evaluate is not None and cfg.evaluation.every and step % cfg.evaluation.every == 0 and step < total:
+                if (
+                    evaluate is not None
+                    and loop.evaluation.every
+                    and step % loop.evaluation.every == 0
+                    and step < total
+                ):
                     with clock.paused():
-                        evaluation = evaluate(cfg.evaluation.interim_episodes)
+                        evaluation = evaluate(loop.evaluation.interim_episodes)
                     result = logger.log("eval", step, {**evaluation, "seconds": clock.seconds()})
-                    if cfg.evaluation.snapshots:
+                    if loop.evaluation.snapshots:
                         save_snapshot(run_dir, learner, result)
-                if step % cfg.checkpoint_every == 0 or step == total:
+                if step % loop.checkpoint_every == 0 or step == total:
                     stop_if_nonfinite(learner, label, checkpoint_path, saved_step)
                     state.update(learner=learner.state_dict(), source=source.state_dict(), rng=checkpoint.rng_state())
                     state["seconds"] = clock.seconds()
@@ -111,7 +159,7 @@ def fit(
                 bar.update()
         if evaluate is None:
             return {}
-        return logger.log("eval", learner.step, {**evaluate(cfg.evaluation.episodes), "seconds": clock.seconds()})
+        return logger.log("eval", learner.step, {**evaluate(loop.evaluation.episodes), "seconds": clock.seconds()})
 
 
 def stop_if_nonfinite(learner: Learner, label: str, checkpoint_path: Path, saved_step: int) -> None:

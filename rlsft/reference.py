@@ -14,7 +14,7 @@ from rlsft import checkpoint
 from rlsft.algorithms.bc import BC
 from rlsft.data import TrajectoryDataset, TrajectorySource, trajectory_buffer
 from rlsft.learner import Learner, LearnerConfig
-from rlsft.loop import fit
+from rlsft.loop import LoopConfig, fit
 from rlsft.policies import make_policy
 
 
@@ -33,7 +33,9 @@ def reference_policy(dataset: TrajectoryDataset, cfg: DictConfig, observation_di
         with checkpoint.rng_preserved():
             learner = Learner(policy, BC(), LearnerConfig.from_config(cfg.reference.learner))
             buffer = trajectory_buffer(dataset.trajectories, "uniform", learner.config.batch_size, learner.device)
-            fit(learner, TrajectorySource(buffer), folder, cfg, label="pi_ref (BC on all data)")
+            # pi_ref's own run: the outer run's logging and progress, no evaluation or snapshots
+            loop = LoopConfig(log_every=cfg.log_every, checkpoint_every=cfg.checkpoint_every, progress=cfg.progress)
+            fit(learner, TrajectorySource(buffer), folder, loop, settings, label="pi_ref (BC on all data)")
         checkpoint.save_atomic({"policy": policy.state_dict()}, policy_path)
     policy.load_state_dict(checkpoint.load(policy_path)["policy"])
     return policy.requires_grad_(False)

@@ -11,7 +11,8 @@ import pkgutil
 from collections.abc import Iterable
 from typing import Any, ClassVar
 
-from rlsft.errors import RLSFTError, reason
+from rlsft.errors import RLSFTError, did_you_mean, reason
+from rlsft.options import checked_options
 
 
 class Registered:
@@ -33,8 +34,10 @@ def import_all(package: str, path: Iterable[str]) -> None:
 def build(family: type[Registered], kind: str, name: str, options: dict, where: str) -> Any:
     """The member `name` of `family`, constructed from config `options` (found at `where`)."""
     if name not in family.registry:
-        raise RLSFTError(f"Unknown {kind} {name!r}; choose one of {sorted(family.registry)}.")
+        names = sorted(family.registry)
+        raise RLSFTError(f"Unknown {kind} {name!r}{did_you_mean(name, names)}; choose one of {names}.")
+    member = family.registry[name]
     try:
-        return family.registry[name](**options)
+        return member(**checked_options(member, options, where))
     except (TypeError, ValueError) as error:  # an option it does not take, or a bad value
         raise RLSFTError(f"Bad options for {kind} {name!r} ({reason(error)}); check {where}.") from error

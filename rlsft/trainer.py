@@ -20,7 +20,7 @@ from rlsft.errors import RLSFTError, reason
 from rlsft.experiments.control import control_experiment
 from rlsft.experiments.text import text_experiment
 from rlsft.learner import Learner, LearnerConfig
-from rlsft.loop import fit
+from rlsft.loop import LoopConfig, fit
 from rlsft.plots import learning_curve
 
 EXPERIMENTS = {"control": control_experiment, "text": text_experiment}
@@ -39,6 +39,9 @@ def train(cfg: DictConfig) -> dict[str, float | str]:
     """Build the experiment `cfg` describes, train it (resuming if it ran before), evaluate it."""
     for module in cfg.imports:
         import_module_named(module)
+    loop = LoopConfig.from_config(cfg)
+    if not isinstance(cfg.seed, int) or not 0 <= cfg.seed < 2**32:
+        raise RLSFTError(f"seed={cfg.seed!r} is not an integer in [0, 2**32); pass seed=<such an integer>.")
     checkpoint.seed_everything(cfg.seed)
     algorithm = make_algorithm(cfg.algorithm.name, OmegaConf.to_container(cfg.algorithm.options, resolve=True))
     if cfg.domain not in algorithm.domains:
@@ -51,9 +54,10 @@ def train(cfg: DictConfig) -> dict[str, float | str]:
     run_dir = Path(cfg.run_dir)
     env = cfg.env.get("id", cfg.env.name)
     label = f"{cfg.algorithm.name} on {experiment.data} in {env}"
-    final = fit(learner, experiment.source, run_dir, cfg, label, experiment.evaluate, experiment.metadata, cfg.resume)
+    config_text = OmegaConf.to_yaml(cfg, resolve=True)
+    final = fit(learner, experiment.source, run_dir, loop, config_text, label, experiment.evaluate, experiment.metadata)
     summary = {"algorithm": cfg.algorithm.name, "env": env, "data": experiment.data, "steps": learner.step}
-    summary.update(experiment.about, episodes=cfg.evaluation.episodes, **final)
+    summary.update(experiment.about, episodes=loop.evaluation.episodes, **final)
     summary["learning_curve"] = str(learning_curve(run_dir, label, experiment.score))
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
     return summary

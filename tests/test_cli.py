@@ -149,6 +149,35 @@ def test_user_errors_are_one_sentence(hopper_minari, data_dir, tmp_path, capsys)
     )
 
 
+@pytest.mark.parametrize(
+    "overrides, words",
+    [
+        (["algorithm=iw_sft", "algorithm.options.alpha=abc"], "algorithm.options.alpha='abc' should be a number"),
+        (["algorithm=iw_sft", "algorithm.options.ema_decay=2"], "ema_decay=2 must lie in [0, 1]"),
+        (["algorithm=iw_sft", "algorithm.options.per_step_clip=[1]"], "per_step_clip=[1] needs two numbers"),
+        (["log_every=0"], "log_every, checkpoint_every"),
+        (["evaluation.every=-1"], "evaluation.every not negative"),
+        (["resume=maybe"], "'maybe' is not a valid bool"),
+        (["seed=-1"], "seed=-1 is not an integer"),
+        (["learner.device=tpu"], "learner.device='tpu' is not a device"),
+        (["policy.hidden_sizes=[0]"], "holds a layer without units"),
+        (["algorithm=sft", "algorithm.curation.levels=abc"], "must be numbers"),
+        (["run_dir=/proc/rlsft-run"], "Cannot read or write /proc/rlsft-run"),
+    ],
+)
+def test_bad_settings_are_one_sentence(overrides, words, hopper_minari, data_dir, tmp_path, capsys):
+    argv = small_run(hopper_minari, data_dir, tmp_path / "run", "algorithm=bc", "learner.steps=2", *overrides)
+    assert words in error_of(argv, capsys)
+
+
+def test_bad_rollout_settings_are_one_sentence(tmp_path, capsys):
+    ppo = ["train", "algorithm=ppo", f"run_dir={tmp_path / 'run'}", "progress=false"]
+    assert "algorithm.rollout.gamma='abc' should be a number" in error_of([*ppo, "algorithm.rollout.gamma=abc"], capsys)
+    for bad in ("num_envs=0", "frames_per_env=0", "epochs=0", "minibatches=0"):
+        assert f"{bad} must be positive" in error_of([*ppo, f"algorithm.rollout.{bad}"], capsys)
+    assert "no more minibatches than" in error_of([*ppo, "algorithm.rollout.minibatches=5000"], capsys)
+
+
 def folder_contents(folder: Path) -> dict[str, bytes]:
     return {str(path.relative_to(folder)): path.read_bytes() for path in sorted(folder.rglob("*")) if path.is_file()}
 

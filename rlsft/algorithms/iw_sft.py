@@ -53,6 +53,12 @@ class IWSFT(Algorithm):
             raise RLSFTError(f"Unknown q {q!r} for iw-SFT; set algorithm.options.q to one of {list(Q_KINDS)}.")
         if reduction not in REDUCTIONS:
             raise RLSFTError(f"Unknown reduction {reduction!r}; set it to one of {list(REDUCTIONS)}.")
+        if len(per_step_clip) != 2:
+            raise RLSFTError(f"algorithm.options.per_step_clip={list(per_step_clip)} needs two numbers, [low, high].")
+        if not 0 <= ema_decay <= 1 or copy_every < 1:
+            raise RLSFTError(
+                f"algorithm.options.ema_decay={ema_decay} must lie in [0, 1] and copy_every={copy_every} be positive."
+            )
         for low, high, what in ((w_min, w_max, "w_min/w_max"), (*per_step_clip, "per_step_clip")):
             if not 0 <= low <= high < float("inf") or high == 0:
                 raise RLSFTError(f"iw-SFT clip {what} = [{low}, {high}] needs 0 <= low <= high, high finite and > 0.")

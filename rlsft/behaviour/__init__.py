@@ -45,7 +45,7 @@ def dataset_id(env_name: str, kind: str, steps: int | None) -> str:
 
 def parse_dataset_id(spec: str | None) -> tuple[str, str, int | None] | None:
     """(env name, kind, steps) of an id `dataset_id` makes, else None."""
-    match = re.fullmatch(r"rlsft/(\w+)/([a-z-]+?)(?:-s(\d+))?-v0", spec or "")
+    match = re.fullmatch(r"rlsft/(\w+)/([a-z-]+?)(?:-s(\d+))?-v0", spec if isinstance(spec, str) else "")
     if match is None or match.group(2) not in KINDS:
         return None
     return match.group(1), match.group(2), int(match.group(3)) if match.group(3) else None

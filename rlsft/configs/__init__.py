@@ -9,6 +9,9 @@ from rlsft.errors import RLSFTError
 
 def gradient_steps(rollout: DictConfig) -> int:
     """Gradient steps that `rollout.frames` environment steps buy an on-policy algorithm."""
+    for count in ("num_envs", "frames_per_env", "epochs", "minibatches"):  # RolloutSource checks the rest
+        if rollout[count] < 1:
+            raise RLSFTError(f"algorithm.rollout.{count}={rollout[count]} must be positive; fix the override.")
     rollouts = max(1, rollout.frames // (rollout.num_envs * rollout.frames_per_env))
     return rollouts * rollout.epochs * rollout.minibatches
 

@@ -54,6 +54,8 @@ def evaluate_policy(
     Episodes run `envs_at_once` at a time in one vector env; each env contributes its
     first episode (its steps up to and including its first done).
     """
+    if max_steps < 1:
+        raise RLSFTError(f"env.max_episode_steps={max_steps} leaves no step to evaluate; give it a positive value.")
     device = next(policy.parameters()).device
     actor = TensorFunction(policy.mean_action, "observation", ["action"])
     returns = []

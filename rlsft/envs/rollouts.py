@@ -91,6 +91,13 @@ class RolloutSource:
         seed: int,
         workers: int = 1,
     ) -> None:
+        counts = {"num_envs": num_envs, "frames_per_env": frames_per_env, "epochs": epochs, "minibatches": minibatches}
+        discounts_ok = 0 <= gamma <= 1 and 0 <= lmbda <= 1
+        if min(counts.values()) < 1 or minibatches > num_envs * frames_per_env or not discounts_ok:
+            raise RLSFTError(
+                f"algorithm.rollout {counts} must be positive, with no more minibatches than the rollout's"
+                f" num_envs * frames_per_env steps, and gamma={gamma}, lmbda={lmbda} in [0, 1]; fix the override."
+            )
         if workers < 1 or num_envs % workers:
             raise RLSFTError(
                 f"algorithm.rollout.num_envs={num_envs} cannot be split evenly over workers={workers};"

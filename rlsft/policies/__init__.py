@@ -6,6 +6,7 @@ from omegaconf import DictConfig, OmegaConf
 from tensordict import TensorDict
 
 from rlsft.errors import RLSFTError
+from rlsft.options import checked_options
 from rlsft.policies.actor_critic import ActorCritic
 from rlsft.policies.gaussian_mlp import GaussianMLP
 
@@ -22,7 +23,9 @@ def make_policy(
     if config.name not in POLICIES:
         raise RLSFTError(f"Unknown policy {config.name!r}; choose one of {sorted(POLICIES)}.")
     options = {key: value for key, value in OmegaConf.to_container(config, resolve=True).items() if key != "name"}
-    policy = POLICIES[config.name](observation_dim, action_dim, **options)
+    policy = POLICIES[config.name](
+        observation_dim, action_dim, **checked_options(POLICIES[config.name], options, "policy")
+    )
     if trajectories is not None and getattr(policy, "normalize_observations", False):
         policy.fit_observation_normalizer(trajectories)
     return policy

@@ -22,6 +22,8 @@ ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh}
 def mlp(in_features: int, out_features: int, hidden_sizes: Sequence[int], activation: str) -> MLP:
     if activation not in ACTIVATIONS:
         raise RLSFTError(f"Unknown activation {activation!r}; set policy.activation to one of {list(ACTIVATIONS)}.")
+    if any(size < 1 for size in hidden_sizes):
+        raise RLSFTError(f"policy.hidden_sizes={list(hidden_sizes)} holds a layer without units; give positive sizes.")
     return MLP(
         in_features=in_features,
         out_features=out_features,
