@@ -17,6 +17,7 @@ from typing import Any
 from rlsft.errors import RLSFTError, did_you_mean
 
 SEQUENCES = (list, tuple, collections.abc.Sequence)
+OPTION_KINDS = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
 PLURALS = {float: "numbers", int: "integers", bool: "booleans", str: "strings"}
 
 
@@ -50,13 +51,16 @@ def describe(hint: Any) -> str:
     )
 
 
-def checked_options(target: Callable, options: dict[str, Any], where: str) -> dict[str, Any]:
-    """`options` for calling `target` (a class or function), each named and typed as its signature says."""
+def checked_options(
+    target: Callable, options: dict[str, Any], where: str, supplied: tuple[str, ...] = ()
+) -> dict[str, Any]:
+    """`options` for calling `target` (a class or function), each named and typed as its signature says;
+    `supplied` are the arguments the caller passes itself, not options."""
     parameters = inspect.signature(target).parameters
     hints = typing.get_type_hints(target.__init__ if inspect.isclass(target) else target)
+    known = [name for name, parameter in parameters.items() if name not in supplied and parameter.kind in OPTION_KINDS]
     for name, value in options.items():
-        if name not in parameters:
-            known = [key for key, parameter in parameters.items() if parameter.default is not inspect.Parameter.empty]
+        if name not in known:
             raise RLSFTError(f"{where}.{name} is not an option{did_you_mean(name, known)}; the options are {known}.")
         if name in hints and not matches(value, hints[name]):
             raise RLSFTError(f"{where}.{name}={value!r} should be {describe(hints[name])}; fix the override.")

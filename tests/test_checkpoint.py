@@ -95,3 +95,19 @@ def test_evaluate_takes_a_run_folder_and_explains_a_folder_without_a_checkpoint(
     (tmp_path / "empty").mkdir()
     line = assert_refused(main(["evaluate", f"checkpoint={tmp_path / 'empty'}"]), capsys, tmp_path / "none")
     assert "does not exist" not in line and "folder" in line
+
+
+def test_cached_completions_holding_a_pickle_are_refused(tmp_path):
+    """tensordict's load_memmap unpickles non-tensor fields unless told not to."""
+    from tensordict import NonTensorData, TensorDict
+
+    from rlsft.data.text import load_cached
+    from rlsft.errors import RLSFTError
+
+    marker = tmp_path / "pwned"
+    cache = TensorDict({"tokens": torch.zeros(2, 3), "note": NonTensorData(Payload(marker))}, batch_size=[2])
+    cache.memmap(tmp_path / "cache")
+    assert not marker.exists()  # writing ran nothing
+    with pytest.raises(RLSFTError, match="cannot be read"):
+        load_cached(tmp_path / "cache")
+    assert not marker.exists()

@@ -118,6 +118,19 @@ def test_one_loss_implementation_serves_both_domains():
         (["env=hopper", "algorithm=grpo"], "grpo runs on text envs"),
         (["env=arithmetic", "verifier=nope"], "Unknown verifier 'nope'"),
         (["env=arithmetic", "data=/nowhere/s1k.jsonl"], "does not exist"),
+        (
+            [
+                "env=arithmetic",
+                "algorithm=grpo",
+                "algorithm.rollout.minibatches=4",
+                "algorithm.rollout.prompts_per_batch=2",
+            ],
+            "algorithm.rollout.minibatches=4 is more than algorithm.rollout.prompts_per_batch=2",
+        ),
+        (
+            ["env=arithmetic", "algorithm=grpo", "+algorithm.rollout.temprature=0.5"],
+            "algorithm.rollout.temprature is not an option (did you mean temperature?)",
+        ),
     ],
 )
 def test_text_mistakes_get_one_sentence(overrides, message, tmp_path, capsys):

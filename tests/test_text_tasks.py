@@ -62,3 +62,58 @@ def test_bad_task_input_is_explained(tmp_path) -> None:
         make_task("arithmatic", {})
     with pytest.raises(RLSFTError, match="operations from"):
         make_task("arithmetic", {"operations": ["/"]})
+
+
+def test_every_record_is_checked_and_the_first_bad_one_named(tmp_path) -> None:
+    path = tmp_path / "gsm8k.jsonl"
+    good = json.dumps({"question": "1+1?", "answer": "#### 2"})
+    path.write_text(f"{good}\n\n{good}\n{json.dumps({'answer': '#### 3'})}\n[1, 2]\n")
+    with pytest.raises(RLSFTError, match=r"gsm8k.jsonl line 4 lacks the field 'question'; fix that record, or name"):
+        make_task("gsm8k", {"path": str(path)}).examples("train")
+    path.write_text(f"{good}\n[1, 2]\n")
+    with pytest.raises(RLSFTError, match="line 2 lacks the field 'question'"):
+        make_task("gsm8k", {"path": str(path)}).examples("train")
+    path.write_text("\n")
+    with pytest.raises(RLSFTError, match="holds no records"):
+        make_task("gsm8k", {"path": str(path)}).examples("train")
+
+
+def test_a_curated_file_is_checked_record_by_record(tmp_path) -> None:
+    from omegaconf import OmegaConf
+    from transformers import AutoTokenizer
+
+    from rlsft.data.text import curated_completions
+    from rlsft.tiny_lm import SHIPPED
+
+    path = tmp_path / "s1k.jsonl"
+    records = [{"question": "1+1?", "attempt": "2"}, {"question": "2+2?", "attempt": "4"}, {"question": "3+3?"}]
+    path.write_text("".join(json.dumps(record) + "\n" for record in records))
+    tokenizer = AutoTokenizer.from_pretrained(SHIPPED)
+    fields = OmegaConf.create({"prompt": "question", "completion": "attempt"})  # one field, not a list
+    with pytest.raises(RLSFTError, match="line 3 lacks the field 'attempt'; fix that record, or set data_format"):
+        curated_completions(str(path), fields, tokenizer)
+    path.write_text("".join(json.dumps(record) + "\n" for record in records[:2]))
+    assert len(curated_completions(str(path), fields, tokenizer)) == 2
+
+
+def test_bad_splits_and_sizes_are_explained() -> None:
+    with pytest.raises(RLSFTError, match="A text task has the splits \\['train', 'test'\\], not 'validation'"):
+        make_task("arithmetic", {}).examples("validation")
+    with pytest.raises(RLSFTError, match="train_size and test_size >= 1 and 0 < test_fraction < 1"):
+        make_task("arithmetic", {"test_fraction": 0.0})
+
+
+def test_unreadable_gold_answers_are_reported_once_at_load(tmp_path) -> None:
+    from rlsft.cli import compose_config
+    from rlsft.experiments.text import checked_examples
+
+    path = tmp_path / "gsm8k.jsonl"
+    answers = ["#### 2", "#### inf", "#### 4", "no number here"]
+    path.write_text("".join(json.dumps({"question": f"q{i}", "answer": a}) + "\n" for i, a in enumerate(answers)))
+    cfg = compose_config("train", ["env=gsm8k", f"env.task.options.path={path}"])
+    with pytest.warns(RuntimeWarning) as caught:
+        examples = checked_examples(cfg, make_verifier("exact_numeric", {}), "train")
+    assert len(examples) == 4 and len(caught) == 1
+    message = str(caught[0].message)
+    assert "2 of the 4 gold answers of gsm8k's train split cannot be read by the exact_numeric verifier" in message
+    assert "indices [1, 3]" in message and "example 1, is '#### inf': it holds no number" in message

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 
 from rlsft.envs.verifiers import Verdict, make_verifier
@@ -70,13 +73,82 @@ def test_math_equivalence_gold_goes_first(math_verifier) -> None:
 
 def test_a_pathological_answer_cannot_hang_training() -> None:
     """math-verify spends ~5 s parsing this; the 1 s deadline cuts it off and the next sample still runs."""
-    verifier = make_verifier("math_equivalence", {"deadline_seconds": 1.0, "workers": 1})
+    verifier = make_verifier("math_equivalence", {"deadline_seconds": 1.0, "workers": 1, "max_completion_chars": 10**6})
     slow = "$" + "+".join(f"x^{{{i}}}" for i in range(3000)) + "$"
     hung, fine = verifier([slow, "$\\boxed{2}$"], ["$x$", "$2$"])
     verifier.close()
     assert verifier.deadline_misses == 1  # cut off by our deadline, not by math-verify's own 5 s
     assert hung == Verdict(0.0, False, False, True)
-    assert fine.success  # the rest of the batch went to a fresh pool
+    assert fine.success  # the rest of the batch went to a fresh worker
+
+
+def test_only_a_completions_tail_is_read() -> None:
+    """The same 32k-character answer, cut to its last 8000 characters (from a line start), is read in time."""
+    verifier = make_verifier("math_equivalence", {"deadline_seconds": 1.0, "workers": 1})
+    slow = "$" + "+".join(f"x^{{{i}}}" for i in range(3000)) + "$"
+    long_right = "Some working.\n" * 1000 + "So the answer is $\\boxed{2}$."
+    verdicts = verifier([slow, long_right, "$\\boxed{2}$"], ["$x$", "$2$", "$2$"])
+    verifier.close()
+    assert verifier.deadline_misses == 0 and [v.success for v in verdicts] == [False, True, True]
+    assert verifier.tail("a\n" + "b" * 7998 + "\nc") == "c"  # the cut falls on a line start
+
+
+def test_bare_latex_and_inf_gold_answers_are_read(math_verifier) -> None:
+    golds = ["\\frac{\\sqrt{3}}{2}", "inf", "2\\sqrt{3}", "(-\\infty, 3)", "18 dollars"]
+    completions = [
+        "$\\boxed{\\frac{\\sqrt{3}}{2}}$",
+        "$\\boxed{\\infty}$",
+        "$\\boxed{\\sqrt{12}}$",
+        "$\\boxed{(-\\infty,3)}$",
+        "18",
+    ]
+    assert [v.success for v in math_verifier(completions, golds)] == [True] * 5
+    assert not math_verifier(["$\\boxed{2}$"], ["2\\sqrt{3}"])[0].success  # read as 2 sqrt 3, not as its 2
+    assert math_verifier.gold_problems(golds) == [None] * 5
+
+
+def test_an_unreadable_gold_scores_wrong_and_is_reported(math_verifier) -> None:
+    assert math_verifier(["$\\boxed{1}$"], [""]) == [Verdict(0.0, False, True, True)]
+    assert "math-verify reads no answer" in math_verifier.gold_problem("")
+    exact = make_verifier("exact_numeric", {})
+    assert exact(["#### 7"], ["inf"]) == [Verdict(0.0, False, True, True)]
+    assert exact.gold_problem("inf") == "it holds no number" and exact.gold_problem("#### 7") is None
+    assert make_verifier("answer_format", {}).gold_problem("anything") is None
+
+
+@pytest.mark.parametrize(
+    "completion, gold, success",
+    [
+        ("#### \\frac{1}{2}", "#### 0.5", True),
+        ("The answer is 1/2.", "0.5", True),
+        ("#### 3 / 4", "#### 0.75", True),
+        ("#### -\\dfrac{3}{4}", "-0.75", True),
+        ("#### 2", "#### 4/2", True),
+        ("#### 1/3", "#### 0.333", False),  # exact: a fraction is not rounded
+        ("#### 1/0", "#### 1", False),
+    ],
+)
+def test_exact_numeric_reads_plain_fractions_exactly(completion: str, gold: str, success: bool) -> None:
+    assert make_verifier("exact_numeric", {})([completion], [gold])[0].success == success
+
+
+def test_a_script_without_a_main_guard_is_verified(tmp_path) -> None:
+    """A user's script at top level, no `if __name__ == "__main__":`: the workers never re-run it."""
+    script = tmp_path / "score.py"
+    script.write_text(
+        "from rlsft.envs.verifiers import make_verifier\n"
+        "verifier = make_verifier('math_equivalence', {'workers': 1})\n"
+        "print('verdict', verifier(['$\\\\boxed{2}$'], ['$2$'])[0].success)\n"
+    )
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.count("verdict True") == 1  # printed once: the script did not run again in a worker
+
+
+def test_workers_that_do_not_start_in_time_are_explained() -> None:
+    verifier = make_verifier("math_equivalence", {"startup_seconds": 0.001, "workers": 1})
+    with pytest.raises(RLSFTError, match="worker processes did not start within 0.001 s"):
+        verifier(["$1$"], ["$1$"])
 
 
 def test_answer_format_and_user_callable() -> None:
@@ -93,9 +165,22 @@ def test_answer_format_and_user_callable() -> None:
         ("exact_numerik", {}, "Unknown verifier 'exact_numerik'"),
         ("user_callable", {"function": "no_such_module:f"}, "cannot import 'no_such_module:f'"),
         ("answer_format", {"pattern": "(unclosed"}, "is not a regular expression"),
-        ("exact_numeric", {"bonus": 1}, "Bad options for verifier 'exact_numeric'"),
+        (
+            "exact_numeric",
+            {"bonus": 1},
+            r"verifier.options.bonus is not an option; the options are \['format_reward'\]",
+        ),
+        ("exact_numeric", {"format_reward": "high"}, "verifier.options.format_reward='high' should be a number"),
+        ("math_equivalence", {"deadline_seconds": 0}, "deadline_seconds and startup_seconds must be positive"),
+        ("math_equivalence", {"max_completion_chars": 0}, "max_completion_chars at least 1"),
     ],
 )
 def test_bad_verifier_config_is_explained(name: str, options: dict, message: str) -> None:
     with pytest.raises(RLSFTError, match=message):
         make_verifier(name, options)
+
+
+def test_a_user_function_returning_no_number_is_explained() -> None:
+    verifier = make_verifier("user_callable", {"function": "os.path:join"})
+    with pytest.raises(RLSFTError, match="returned '7/7'; make it return a bool, a number or a Verdict"):
+        verifier(["7"], ["7"])

@@ -20,7 +20,7 @@ from transformers import PreTrainedTokenizerBase
 from rlsft.envs.text import TextExample
 from rlsft.envs.text.jsonl import read_records
 from rlsft.envs.text_sampling import TextSampler
-from rlsft.errors import RLSFTError
+from rlsft.errors import RLSFTError, reason
 from rlsft.policies.causal_lm import encode_prompts, text_batch
 
 
@@ -58,24 +58,32 @@ def sampled_completions(
         completions.cpu().memmap(partial)
         (partial / "recipe.json").write_text(json.dumps(recipe, indent=2))
         partial.rename(path)  # atomic: an interrupted run leaves no half-written dataset
-    return TensorDict.load_memmap(path).clone()
+    return load_cached(path)
+
+
+def load_cached(path: Path) -> TensorDict:
+    """Completions cached by `sampled_completions`: tensors only (a pickled field, which could run
+    code when loaded, is refused like any unreadable cache)."""
+    try:
+        return TensorDict.load_memmap(path, allow_pickle=False).clone()
+    except Exception as error:  # tensordict raises RuntimeError, KeyError, JSON errors ... for a damaged folder
+        raise RLSFTError(
+            f"The cached completions at {path} cannot be read ({reason(error)}); delete that folder, and the next"
+            " run samples them again."
+        ) from error
 
 
 def curated_completions(path: str, fields: DictConfig, tokenizer: PreTrainedTokenizerBase) -> TensorDict:
     """A curated prompt/completion file (JSONL, parquet or save_to_disk folder; the s1K layout by default).
 
-    The completion is the `fields.completion` entries joined by newlines, ended by EOS.
+    The completion is the `fields.completion` entries (one field name, or a list) joined by newlines, ended by EOS.
     """
-    records = read_records(Path(path).expanduser())
-    needed = [fields.prompt, *fields.completion]
-    if not records or any(key not in records[0] for key in needed):
-        raise RLSFTError(
-            f"{path} has no records with the fields {needed}; set data_format.prompt and data_format.completion"
-            " to the file's field names."
-        )
+    parts = [fields.completion] if isinstance(fields.completion, str) else list(fields.completion)
+    fix = "fix that record, or set data_format.prompt and data_format.completion to the file's field names"
+    records = read_records(Path(path).expanduser(), [fields.prompt, *parts], fix)
     prompts = encode_prompts(tokenizer, [str(record[fields.prompt]) for record in records])
     completions = [
-        tokenizer("\n".join(str(record[key]) for key in fields.completion), add_special_tokens=False).input_ids
+        tokenizer("\n".join(str(record[key]) for key in parts), add_special_tokens=False).input_ids
         + [tokenizer.eos_token_id]
         for record in records
     ]

@@ -19,6 +19,7 @@ from torch import nn
 from rlsft import checkpoint
 from rlsft.envs.text import TextExample
 from rlsft.envs.text_sampling import TextSampler, completion_rates
+from rlsft.errors import RLSFTError
 from rlsft.reference import reference_log_prob
 
 
@@ -35,8 +36,20 @@ class TextRolloutSource:
         seed: int,
         reference: nn.Module | None = None,
     ) -> None:
+        sizes = {"prompts_per_batch": prompts_per_batch, "samples_per_prompt": samples_per_prompt, "epochs": epochs}
+        small = [
+            f"algorithm.rollout.{key}={size}" for key, size in {**sizes, "minibatches": minibatches}.items() if size < 1
+        ]
+        if small:
+            raise RLSFTError(f"{', '.join(small)} cannot be below 1; set it to 1 or more.")
         if minibatches > prompts_per_batch:
-            raise ValueError(f"{minibatches} minibatches cannot each hold a whole group of {prompts_per_batch} prompts")
+            raise RLSFTError(
+                f"algorithm.rollout.minibatches={minibatches} is more than algorithm.rollout.prompts_per_batch="
+                f"{prompts_per_batch}, so some minibatch would hold no whole group of a prompt's completions;"
+                " set minibatches to at most prompts_per_batch."
+            )
+        if not examples:
+            raise RLSFTError("The text task gave no training prompts; give it a non-empty train split.")
         self.sampler, self.examples, self.reference = sampler, list(examples), reference
         self.prompts_per_batch, self.samples_per_prompt, self.temperature = (
             prompts_per_batch,

@@ -21,6 +21,8 @@ from rlsft.options import checked_options
 from rlsft.policies import make_policy
 from rlsft.reference import reference_log_prob, reference_policy
 
+SUPPLIED = ("policy", "env_id", "device", "seed")  # RolloutSource's arguments that are not options
+
 
 def env_name(env_id: str) -> str:
     """What names an env across versions and id styles: its name without namespace, version or case.
@@ -108,7 +110,11 @@ def rollout_experiment(cfg: DictConfig, algorithm: Algorithm, learner_config: Le
     policy = make_policy(cfg.policy, *env_dims(cfg.env.id)).to(device)
     options = {key: value for key, value in cfg.algorithm.rollout.items() if key != "frames"}
     source = RolloutSource(
-        policy, cfg.env.id, device=device, seed=cfg.seed, **checked_options(RolloutSource, options, "algorithm.rollout")
+        policy,
+        cfg.env.id,
+        device=device,
+        seed=cfg.seed,
+        **checked_options(RolloutSource, options, "algorithm.rollout", SUPPLIED),
     )
     scores = (float(cfg.env.ref_min_score), float(cfg.env.ref_max_score))
     return Experiment(

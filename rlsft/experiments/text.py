@@ -8,6 +8,7 @@ trains on fresh groups of completions. pi_ref is the frozen start model (method.
 from __future__ import annotations
 
 import copy
+import warnings
 from collections.abc import Callable
 
 from omegaconf import DictConfig, OmegaConf
@@ -17,14 +18,17 @@ from rlsft.algorithms import Algorithm
 from rlsft.data import TrajectorySource, curate, trajectory_buffer
 from rlsft.data.text import curated_completions, sampled_completions
 from rlsft.envs.generation import make_generator
-from rlsft.envs.text import TextTask, make_task
+from rlsft.envs.text import TextExample, TextTask, make_task
 from rlsft.envs.text_rollouts import TextRolloutSource
 from rlsft.envs.text_sampling import TextSampler, completion_rates
 from rlsft.envs.verifiers import Verifier, make_verifier
 from rlsft.experiments.base import Experiment
 from rlsft.learner import LearnerConfig, resolve_device
+from rlsft.options import checked_options
 from rlsft.policies.causal_lm import CausalLMPolicy, load_causal_lm
 from rlsft.reference import reference_log_prob
+
+SUPPLIED = ("sampler", "examples", "seed", "reference")  # TextRolloutSource's arguments that are not options
 
 
 def text_policy(cfg: DictConfig) -> tuple[CausalLMPolicy, PreTrainedTokenizerBase]:
@@ -49,9 +53,30 @@ def text_task(cfg: DictConfig) -> TextTask:
     return make_task(cfg.env.task.name, OmegaConf.to_container(cfg.env.task.options, resolve=True))
 
 
+def checked_examples(cfg: DictConfig, verifier: Verifier, split: str) -> list[TextExample]:
+    """The task's `split`, with one warning naming the gold answers `verifier` cannot read.
+
+    A bad gold answer is a data problem, said once here; in training every completion of its prompt
+    scores 0 with parse_error (the verifier never raises on it).
+    """
+    examples = text_task(cfg).examples(split)
+    bad = [(i, problem) for i, problem in enumerate(verifier.gold_problems([e.answer for e in examples])) if problem]
+    if bad:
+        index, problem = bad[0]
+        warnings.warn(
+            f"{len(bad)} of the {len(examples)} gold answers of {cfg.env.name}'s {split} split cannot be read by the"
+            f" {cfg.verifier.name} verifier, so their prompts score 0 (indices {[i for i, _ in bad[:10]]});"
+            f" the first, example {index}, is {examples[index].answer[-80:]!r}: {problem}. Fix those answers,"
+            " or choose a verifier that reads them.",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+    return examples
+
+
 def held_out_evaluation(cfg: DictConfig, sampler: TextSampler) -> Callable[[int], dict[str, float]]:
     """evaluate(prompts): greedy completions of the first `prompts` held-out prompts, scored."""
-    held_out = text_task(cfg).examples("test")
+    held_out = checked_examples(cfg, sampler.verifier, "test")
     return lambda prompts: completion_rates(sampler.sample(held_out[:prompts], 1, temperature=0.0))
 
 
@@ -59,13 +84,16 @@ def text_experiment(cfg: DictConfig, algorithm: Algorithm, learner_config: Learn
     device = resolve_device(learner_config.device)
     policy, tokenizer = text_policy(cfg)
     policy = policy.to(device)
-    prompts = text_task(cfg).examples("train")
     sampler = text_sampler(cfg, policy, tokenizer)
+    prompts = checked_examples(cfg, sampler.verifier, "train")
     # pi_ref: the start model, frozen before any step (a copy only when a loss reads it).
     reference = copy.deepcopy(policy).requires_grad_(False).eval() if algorithm.requires_ref_log_prob else None
     evaluate = held_out_evaluation(cfg, sampler)
     if algorithm.source == "rollouts":
-        source = TextRolloutSource(sampler, prompts, seed=cfg.seed, reference=reference, **cfg.algorithm.rollout)
+        options = checked_options(
+            TextRolloutSource, OmegaConf.to_container(cfg.algorithm.rollout), "algorithm.rollout", SUPPLIED
+        )
+        source = TextRolloutSource(sampler, prompts, seed=cfg.seed, reference=reference, **options)
         return Experiment(policy, source, learner_config.sized_for(0), evaluate, f"{cfg.env.name} rollouts", "accuracy")
 
     if cfg.data == "sampled":

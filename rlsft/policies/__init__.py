@@ -24,7 +24,9 @@ def make_policy(
         raise RLSFTError(f"Unknown policy {config.name!r}; choose one of {sorted(POLICIES)}.")
     options = {key: value for key, value in OmegaConf.to_container(config, resolve=True).items() if key != "name"}
     policy = POLICIES[config.name](
-        observation_dim, action_dim, **checked_options(POLICIES[config.name], options, "policy")
+        observation_dim,
+        action_dim,
+        **checked_options(POLICIES[config.name], options, "policy", ("observation_dim", "action_dim")),
     )
     if trajectories is not None and getattr(policy, "normalize_observations", False):
         policy.fit_observation_normalizer(trajectories)

@@ -11,7 +11,7 @@ import operator
 import random
 from collections.abc import Sequence
 
-from rlsft.envs.text.base import SPLITS, TextExample, TextTask
+from rlsft.envs.text.base import TextExample, TextTask, check_split
 
 OPERATIONS = {"+": operator.add, "-": operator.sub, "*": operator.mul}
 
@@ -33,6 +33,11 @@ class Arithmetic(TextTask):
             raise ValueError(
                 f"arithmetic needs digits >= 1 and operations from {list(OPERATIONS)}, not {digits}, {operations}"
             )
+        if train_size < 1 or test_size < 1 or not 0 < test_fraction < 1:
+            raise ValueError(
+                f"arithmetic needs train_size and test_size >= 1 and 0 < test_fraction < 1, not {train_size},"
+                f" {test_size}, {test_fraction}"
+            )
         self.digits, self.operations = digits, list(operations)
         self.sizes = {"train": train_size, "test": test_size}
         self.test_fraction, self.seed = test_fraction, seed
@@ -42,8 +47,7 @@ class Arithmetic(TextTask):
         return "test" if bucket < self.test_fraction else "train"
 
     def examples(self, split: str) -> list[TextExample]:
-        if split not in SPLITS:
-            raise ValueError(f"split must be one of {SPLITS}, not {split!r}")
+        check_split(split)
         rng = random.Random(f"{self.seed}-{split}")
         low, high = 10 ** (self.digits - 1) if self.digits > 1 else 0, 10**self.digits - 1
         examples, seen = [], set()

@@ -5,9 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
+from rlsft.errors import RLSFTError
 from rlsft.registry import Registered
 
 SPLITS = ("train", "test")
+
+
+def check_split(split: str) -> None:
+    if split not in SPLITS:
+        raise RLSFTError(f"A text task has the splits {list(SPLITS)}, not {split!r}; ask for one of those.")
 
 
 @dataclass(frozen=True)

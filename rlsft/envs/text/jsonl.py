@@ -8,28 +8,47 @@ a final `\\boxed{}`) are read from JSONL or parquet files, or from a directory w
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
-from rlsft.envs.text.base import SPLITS, TextExample, TextTask
+from rlsft.envs.text.base import TextExample, TextTask, check_split
 from rlsft.errors import RLSFTError
 
 
-def read_records(path: Path) -> list[dict]:
+def read_records(path: Path, fields: Sequence[str], fix: str) -> list[dict]:
+    """The file's records, each checked to hold `fields`; the first that does not is named with `fix`."""
     if not path.exists():
         raise RLSFTError(f"{path} does not exist; give the path of a local file.")
-    if path.is_dir():  # datasets.Dataset.save_to_disk
-        import datasets
+    located = located_records(path)
+    if not located:
+        raise RLSFTError(f"{path} holds no records; give a file whose records have the fields {list(fields)}.")
+    for where, record in located:
+        missing = [field for field in fields if not isinstance(record, dict) or field not in record]
+        if missing:
+            raise RLSFTError(f"{path} {where} lacks the field {missing[0]!r}; {fix}.")
+    return [record for _, record in located]
 
-        return list(datasets.load_from_disk(str(path)))
+
+def located_records(path: Path) -> list[tuple[str, object]]:
+    """(where, record) pairs: "line N" of a JSONL file, "record N" (from 1) of a table."""
+    if path.is_dir():  # datasets.Dataset.save_to_disk: Arrow files and JSON metadata, no pickles
+        try:
+            import datasets
+        except ImportError as error:
+            raise RLSFTError(
+                f"{path} is a folder, read as `datasets.save_to_disk` output; `pip install datasets`."
+            ) from error
+
+        return [(f"record {n}", r) for n, r in enumerate(datasets.load_from_disk(str(path)), 1)]
     if path.suffix == ".parquet":
         import pyarrow.parquet
 
-        return pyarrow.parquet.read_table(path).to_pylist()
+        return [(f"record {n}", r) for n, r in enumerate(pyarrow.parquet.read_table(path).to_pylist(), 1)]
     records = []
     for number, line in enumerate(path.read_text().splitlines(), 1):
         if line.strip():
             try:
-                records.append(json.loads(line))
+                records.append((f"line {number}", json.loads(line)))
             except json.JSONDecodeError as error:
                 raise RLSFTError(f"{path} line {number} is not JSON ({error.msg}); fix or drop that line.") from error
     return records
@@ -44,15 +63,10 @@ class PromptAnswerFile(TextTask):
         self.path, self.prompt_key, self.answer_key = path, prompt_key, answer_key
 
     def examples(self, split: str) -> list[TextExample]:
-        if split not in SPLITS:
-            raise ValueError(f"split must be one of {SPLITS}, not {split!r}")
+        check_split(split)
         path = Path(self.path.format(split=split)).expanduser()
-        records = read_records(path)
-        missing = [key for key in (self.prompt_key, self.answer_key) if records and key not in records[0]]
-        if not records or missing:
-            raise RLSFTError(
-                f"{path} has no records with fields {self.prompt_key!r} and {self.answer_key!r}; fix the file or the task's keys."
-            )
+        fix = f"fix that record, or name the file's fields as the {self.name} task's prompt_key and answer_key"
+        records = read_records(path, [self.prompt_key, self.answer_key], fix)
         return [TextExample(str(r[self.prompt_key]), str(r[self.answer_key])) for r in records]
 
 

@@ -23,7 +23,9 @@ class Verifier(Registered):
     """Base class; a subclass with a `name` registers itself for `verifier=<name>`.
 
     Subclasses implement `verify_one`; `__call__` verifies a batch (and may be overridden
-    to run it elsewhere, as math equivalence does, in a process pool with a deadline).
+    to run it elsewhere, as math equivalence does, in worker processes with a deadline).
+    A gold answer the verifier cannot read is a data problem, not a training crash: every sample
+    against it scores 0 with parse_error, and `gold_problem` says why, once, when data is loaded.
     """
 
     name: ClassVar[str]
@@ -31,6 +33,13 @@ class Verifier(Registered):
 
     def verify_one(self, completion: str, answer: str) -> Verdict:
         raise NotImplementedError
+
+    def gold_problem(self, answer: str) -> str | None:
+        """Why this gold answer cannot be read (every sample against it will score 0), or None."""
+        return None
+
+    def gold_problems(self, answers: Sequence[str]) -> list[str | None]:
+        return [self.gold_problem(answer) for answer in answers]
 
     def __call__(self, completions: Sequence[str], answers: Sequence[str]) -> list[Verdict]:
         if len(completions) != len(answers):

@@ -10,6 +10,7 @@ import importlib
 from collections.abc import Callable
 
 from rlsft.envs.verifiers.base import Verdict, Verifier
+from rlsft.errors import RLSFTError
 
 
 def import_callable(path: str) -> Callable[[str, str], object]:
@@ -33,5 +34,10 @@ class UserCallable(Verifier):
         result = self.function(completion, answer)
         if isinstance(result, Verdict):
             return result
-        reward = float(result)
+        try:
+            reward = float(result)
+        except (TypeError, ValueError) as error:
+            raise RLSFTError(
+                f"The user_callable verifier's function returned {result!r:.80}; make it return a bool, a number or a Verdict."
+            ) from error
         return Verdict(reward=reward, success=reward > 0, format_ok=True, parse_error=False)
