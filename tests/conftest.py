@@ -84,28 +84,30 @@ def hopper_minari(hopper_episodes: list[EpisodeData], data_dir: Path) -> str:
     return "test/hopper/random-v0"
 
 
+def small_run(data: str, data_dir: Path, run_dir: Path, *overrides: str) -> list[str]:
+    """argv for a small `rlsft train` on `data`: batches of 8, a 20-step pi_ref, two final episodes."""
+    return [
+        "train",
+        f"data={data}",
+        f"data_dir={data_dir}",
+        f"run_dir={run_dir}",
+        "learner.batch_size=8",
+        "learner.warmup_steps=5",
+        "reference.learner.steps=20",
+        "reference.learner.batch_size=8",
+        "evaluation.episodes=2",
+        "checkpoint_every=10",
+        "log_every=5",
+        "progress=false",
+        *overrides,
+    ]
+
+
+TINY = ["algorithm=bc", "learner.steps=2", "learner.batch_size=4", "learner.warmup_steps=0", "policy.hidden_sizes=[16]",
+        "evaluation.episodes=1", "env.max_episode_steps=50", "evaluation.every=0", "log_every=1"]  # fmt: skip
+
+
 @pytest.fixture(scope="session")
 def tiny_train():
-    """argv for `rlsft train` on `data`: BC, two steps, one short evaluation episode: a fraction of a second."""
-
-    def argv(data: str, data_dir: Path, run_dir: Path, *overrides: str) -> list[str]:
-        return [
-            "train",
-            f"data={data}",
-            f"data_dir={data_dir}",
-            f"run_dir={run_dir}",
-            "algorithm=bc",
-            "learner.steps=2",
-            "learner.batch_size=4",
-            "learner.warmup_steps=0",
-            "policy.hidden_sizes=[16]",
-            "evaluation.episodes=1",
-            "env.max_episode_steps=50",  # evaluation episodes of at most 50 steps
-            "evaluation.every=0",
-            "checkpoint_every=10",
-            "log_every=1",
-            "progress=false",
-            *overrides,
-        ]
-
-    return argv
+    """argv for `rlsft train` on `data`: BC, two steps, one evaluation episode of at most 50 steps: a fraction of a second."""
+    return lambda data, data_dir, run_dir, *overrides: small_run(data, data_dir, run_dir, *TINY, *overrides)

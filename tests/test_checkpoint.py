@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from test_cli import small_run
+from conftest import small_run
 
 from rlsft import checkpoint
 from rlsft.cli import main

@@ -14,30 +14,12 @@ from pathlib import Path
 import h5py
 import pytest
 import torch
-from conftest import write_d4rl_file
+from conftest import small_run, write_d4rl_file
 
 from rlsft import checkpoint
 from rlsft.cli import main
 
 ALGORITHMS = ["bc", "filtered_sft", "sft", "sft_q", "iw_sft", "iw_sft_q"]
-
-
-def small_run(data: str, data_dir: Path, run_dir: Path, *overrides: str) -> list[str]:
-    return [
-        "train",
-        f"data={data}",
-        f"data_dir={data_dir}",
-        f"run_dir={run_dir}",
-        "learner.batch_size=8",
-        "learner.warmup_steps=5",
-        "reference.learner.steps=20",
-        "reference.learner.batch_size=8",
-        "evaluation.episodes=2",
-        "checkpoint_every=10",
-        "log_every=5",
-        "progress=false",
-        *overrides,
-    ]
 
 
 def test_the_cli_prints_results_without_torchrl_info_logs(hopper_minari, data_dir, tmp_path):
