@@ -41,7 +41,7 @@ class EvaluationConfig:
     """When and how the loop evaluates: `evaluation.*` in configs/train.yaml."""
 
     episodes: int = 10  # final evaluation (episodes, or held-out prompts for text)
-    every: int = 0  # also every N gradient steps (0: only at the end)
+    every: int = 0  # also at step 0 and every N gradient steps (0: only at the end)
     interim_episodes: int = 10  # episodes of those interim evaluations
     snapshots: bool = False  # keep the policy of each interim evaluation in <run_dir>/snapshots/
 
@@ -128,8 +128,13 @@ def fit(
         finished = logger.last_row("eval")
         if learner.step >= total and finished is not None and finished["step"] == total:
             return {name: value for name, value in finished.items() if name != "step"}
-        if loop.evaluation.snapshots and learner.step == 0:  # the untrained policy starts the record
-            save_snapshot(run_dir, learner, {})
+        if learner.step == 0:  # the policy it starts from (pi_ref for fine-tuning) begins the record
+            start = {}
+            if evaluate is not None and loop.evaluation.every:
+                with clock.paused():
+                    start = logger.log("eval", 0, {**evaluate(loop.evaluation.interim_episodes), "seconds": 0.0})
+            if loop.evaluation.snapshots:
+                save_snapshot(run_dir, learner, start)
         progress = tqdm(total=total, initial=learner.step, desc=label, disable=not loop.progress, dynamic_ncols=True)
         with progress as bar:
             while learner.step < total:

@@ -53,6 +53,8 @@ def test_each_algorithm_trains_checkpoints_and_resumes(algorithm, hopper_minari,
     assert checkpoint.load(run_dir / "checkpoint.pt")["learner"]["step"] == 30
     steps = [int(row["step"]) for row in train_rows(run_dir)]
     assert steps == [5, 10, 15, 20, 25, 30]  # resumed at 20, no row lost or repeated
+    with (run_dir / "eval.csv").open() as file:  # the policy it starts from is evaluated at step 0
+        assert [int(row["step"]) for row in csv.DictReader(file)] == [0, 20, 30]
     if algorithm.startswith("iw_sft"):
         assert {"weight_mean", "weight_min", "weight_max", "weight_ess"} <= set(train_rows(run_dir)[0])
     capsys.readouterr()
