@@ -23,6 +23,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from rlsft.errors import RLSFTError, did_you_mean, reason
+from rlsft.sweep import first_job, hydra_app, multirun
 
 CONFIG_GROUPS = ("algorithm", "env", "policy", "learner", "budget", "verifier")
 
@@ -57,6 +58,22 @@ def config_keys(node: object, prefix: str = "") -> list[str]:
     return [path for key, value in node.items() for path in (f"{prefix}{key}", *config_keys(value, f"{prefix}{key}."))]
 
 
+def checked_choices(overrides: list[str]) -> list[str]:
+    """The config-group choices among `overrides` (a sweep's first), each checked to exist."""
+    choices = []
+    for override in overrides:
+        key, _, value = override.partition("=")
+        if key in CONFIG_GROUPS:
+            options = group_options(key, search_folders(overrides))
+            for choice in value.split(","):  # a sweep's list (`algorithm=bc,sft`) is checked choice by choice
+                if choice not in options:
+                    raise RLSFTError(
+                        f"Unknown {key} {choice!r}{did_you_mean(choice, options)}; choose one of {options}."
+                    )
+            choices.append(f"{key}={value.split(',')[0]}")
+    return choices
+
+
 def compose(name: str, overrides: list[str]) -> DictConfig:
     with initialize_config_module("rlsft.configs", version_base="1.3"):
         return hydra.compose(config_name=name, overrides=overrides)
@@ -67,15 +84,9 @@ def compose_config(name: str, overrides: list[str]) -> DictConfig:
 
     Without `budget=`, training takes the paper's budget where CUDA is present, else `cpu`.
     """
-    choices = []
-    for override in overrides:
-        key, _, value = override.partition("=")
-        if key in CONFIG_GROUPS:
-            if value not in (options := group_options(key, search_folders(overrides))):
-                raise RLSFTError(f"Unknown {key} {value!r}{did_you_mean(value, options)}; choose one of {options}.")
-            choices.append(override)
-    if name == "train" and not any(override.startswith("budget=") for override in overrides):
-        overrides = [f"budget={'paper' if torch.cuda.is_available() else 'cpu'}", *overrides]
+    choices = checked_choices(overrides)
+    if name == "train":
+        overrides = with_budget(overrides)
     try:
         return compose(name, overrides)
     except (HydraException, OmegaConfBaseException) as error:
@@ -91,15 +102,26 @@ def compose_config(name: str, overrides: list[str]) -> DictConfig:
         ) from error
 
 
+def with_budget(overrides: list[str]) -> list[str]:
+    """Training takes the paper's budget where CUDA is present, else `cpu`, unless `budget=` is given."""
+    if any(override.startswith("budget=") for override in overrides):
+        return overrides
+    return [f"budget={'paper' if torch.cuda.is_available() else 'cpu'}", *overrides]
+
+
 def search_paths(overrides: list[str]) -> list[str]:
     """The `hydra.searchpath=` overrides among `overrides`: they decide which choices exist."""
     return [override for override in overrides if override.startswith("hydra.searchpath=")]
 
 
-def run_train(overrides: list[str]) -> dict:
+def train_task(cfg: DictConfig) -> dict:
     from rlsft.trainer import train
 
-    return train(compose_config("train", overrides))
+    return train(cfg)
+
+
+def run_train(overrides: list[str]) -> dict:
+    return train_task(compose_config("train", overrides))
 
 
 def run_evaluate(overrides: list[str]) -> dict:
@@ -155,12 +177,33 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="rlsft", description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     parser.add_argument("command", choices=sorted(COMMANDS))
     parser.add_argument("overrides", nargs="*", help="hydra overrides, e.g. algorithm=iw_sft env=hopper data=<id|path>")
-    parser.add_argument("--cfg", action="store_true", help="print the composed config and exit")
+    parser.add_argument(
+        "--cfg",
+        nargs="?",
+        const="job",
+        choices=["job", "hydra", "all"],
+        help="print the config (hydra's --cfg) and exit",
+    )
+    parser.add_argument("--resolve", action="store_true", help="with --cfg: resolve interpolations before printing")
+    parser.add_argument("-m", "--multirun", action="store_true", help="train: sweep `key=a,b,c` lists with hydra")
     args = parser.parse_intermixed_args(argv)
     try:
-        if args.cfg:
-            print(OmegaConf.to_yaml(compose_config(args.command, args.overrides), resolve=True))
+        if args.cfg and args.command == "train":  # hydra's own printing, as in any hydra app
+            flags = ["--cfg", args.cfg, *(["--resolve"] if args.resolve else [])]
+            compose_config("train", first_job(args.overrides))  # one sentence for a mistake, before hydra's
+            hydra_app("train", flags, with_budget(args.overrides), lambda cfg: {})
             return 0
+        if args.cfg:
+            print(OmegaConf.to_yaml(compose_config(args.command, args.overrides), resolve=args.resolve))
+            return 0
+        if args.multirun:
+            if args.command != "train":
+                raise RLSFTError(f"-m sweeps `rlsft train`, not `rlsft {args.command}`; drop -m.")
+            checked_choices(args.overrides)
+            compose_config("train", first_job(args.overrides))
+            result = multirun("train", with_budget(args.overrides), train_task)
+            print(json.dumps(result, indent=2))
+            return 2 if result["failed"] else 0
         result = COMMANDS[args.command](args.overrides)
     except RLSFTError as error:
         print(f"rlsft: error: {error}", file=sys.stderr)

@@ -1,0 +1,73 @@
+"""`rlsft train -m ...` and `rlsft train --cfg job|hydra|all`: rlsft's train config through hydra's own app.
+
+A multirun is hydra's: its sweeper expands `key=a,b,c` lists into jobs and its launcher runs them (the
+basic launcher one after another; `hydra/launcher=joblib` in local processes and `hydra/launcher=
+submitit_slurm` on a SLURM cluster, from the `sweep` extra). Each job is a `rlsft train` with its own
+run_dir, so a job that finished before returns its summary instead of training again. The sweep folder
+(`hydra.sweep.dir`, default runs/sweeps/<time>) holds hydra's record of the sweep (multirun.yaml, each
+job's overrides) and each job's result.json; a job's mistake is its own one sentence, not the sweep's end.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig
+
+from rlsft.errors import RLSFTError
+
+RESULT = "result.json"
+
+
+def first_job(overrides: list[str]) -> list[str]:
+    """The overrides of a sweep's first job (`key=a,b` -> `key=a`), to check keys and choices before launching."""
+    first = []
+    for override in overrides:
+        key, _, value = override.partition("=")
+        if key.startswith("hydra") and key != "hydra.searchpath":  # the launcher's settings: hydra checks them
+            continue
+        swept = "," in value and not value.startswith(("[", "{", "'", '"')) and not key.startswith("hydra")
+        first.append(f"{key}={value.split(',')[0]}" if swept else override)
+    return first
+
+
+def hydra_app(name: str, flags: list[str], overrides: list[str], task: Callable[[DictConfig], dict]) -> None:
+    """Run `task` as hydra's app `name` would with these command-line `flags` (`-m`, `--cfg all`, ...)."""
+
+    def job(cfg: DictConfig) -> None:
+        try:
+            result = {"summary": task(cfg)}
+        except RLSFTError as error:
+            print(f"rlsft: error: {error}", file=sys.stderr)
+            result = {"error": str(error)}
+        output = Path(HydraConfig.get().runtime.output_dir)
+        result["overrides"] = list(HydraConfig.get().overrides.task)
+        (output / RESULT).write_text(json.dumps(result, indent=2))
+
+    app = hydra.main(config_path="configs", config_name=name, version_base="1.3")(job)
+    argv = sys.argv
+    sys.argv = ["rlsft", *flags, *overrides]
+    try:
+        app()
+    finally:
+        sys.argv = argv
+
+
+def multirun(name: str, overrides: list[str], task: Callable[[DictConfig], dict]) -> dict:
+    """Every job of the sweep `overrides` describe, through hydra's sweeper and launcher; their results."""
+    if not any(override.startswith("hydra.sweep.dir=") for override in overrides):
+        overrides = [*overrides, f"hydra.sweep.dir=runs/sweeps/{time.strftime('%Y-%m-%d_%H-%M-%S')}"]
+    sweep_dir = Path(next(o for o in overrides if o.startswith("hydra.sweep.dir=")).partition("=")[2]).expanduser()
+    hydra_app(name, ["--multirun"], overrides, task)
+    jobs = [json.loads(path.read_text()) for path in sorted(sweep_dir.glob(f"*/{RESULT}"), key=job_number)]
+    return {"sweep_dir": str(sweep_dir), "jobs": jobs, "failed": sum("error" in job for job in jobs)}
+
+
+def job_number(path: Path) -> int:
+    return int(path.parent.name) if path.parent.name.isdigit() else -1
