@@ -1,4 +1,5 @@
-"""`rlsft train [key=value ...]`, `rlsft evaluate checkpoint=<path>`, `rlsft data make|policies ...`.
+"""`rlsft train [key=value ...]`, `rlsft evaluate checkpoint=<path>`, `rlsft data make|policies ...`,
+`rlsft bench <suite> size=quick|full`.
 
 Configs are composed with hydra from the YAML shipped in rlsft/configs; any key can be
 overridden as `a.b=value`. Mistakes a user can fix print one sentence, not a traceback.
@@ -16,12 +17,12 @@ from importlib import resources
 from pathlib import Path
 
 import hydra
-import torch
 from hydra import initialize_config_module
 from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from rlsft.configs import default_budget
 from rlsft.errors import RLSFTError, did_you_mean, reason
 from rlsft.sweep import first_job, hydra_app, multirun
 
@@ -80,13 +81,11 @@ def compose(name: str, overrides: list[str]) -> DictConfig:
 
 
 def compose_config(name: str, overrides: list[str]) -> DictConfig:
-    """The composed config `name` with command-line overrides, checked for unknown choices and keys.
-
-    Without `budget=`, training takes the paper's budget where CUDA is present, else `cpu`.
-    """
+    """The composed config `name` with command-line overrides, checked for unknown choices and keys
+    (training without `budget=` takes `default_budget`'s)."""
     choices = checked_choices(overrides)
     if name == "train":
-        overrides = with_budget(overrides)
+        overrides = default_budget(overrides)
     try:
         return compose(name, overrides)
     except (HydraException, OmegaConfBaseException) as error:
@@ -100,13 +99,6 @@ def compose_config(name: str, overrides: list[str]) -> DictConfig:
             f"Unknown config key {unknown.group(1)!r}{did_you_mean(unknown.group(1), keys)}; `rlsft {name} --cfg`"
             f" lists the keys, and +{unknown.group(1)}=<value> adds a new one."
         ) from error
-
-
-def with_budget(overrides: list[str]) -> list[str]:
-    """Training takes the paper's budget where CUDA is present, else `cpu`, unless `budget=` is given."""
-    if any(override.startswith("budget=") for override in overrides):
-        return overrides
-    return [f"budget={'paper' if torch.cuda.is_available() else 'cpu'}", *overrides]
 
 
 def search_paths(overrides: list[str]) -> list[str]:
@@ -170,7 +162,17 @@ def run_data(overrides: list[str]) -> dict:
     raise RLSFTError(f"Unknown data action {action!r}; use `rlsft data make ...` or `rlsft data policies ...`.")
 
 
-COMMANDS = {"train": run_train, "evaluate": run_evaluate, "data": run_data}
+def run_bench(overrides: list[str]) -> dict:
+    from rlsft.bench import SUITES
+
+    suite, overrides = (overrides[0], overrides[1:]) if overrides and "=" not in overrides[0] else ("", overrides)
+    if suite not in SUITES:
+        raise RLSFTError(f"Unknown bench suite {suite!r}{did_you_mean(suite, sorted(SUITES))}; run `rlsft bench"
+                         f" <suite> size=quick|full` with a suite of {sorted(SUITES)}.")  # fmt: skip
+    return SUITES[suite](compose_config(f"bench/{suite}", overrides))
+
+
+COMMANDS = {"train": run_train, "evaluate": run_evaluate, "data": run_data, "bench": run_bench}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -191,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.cfg and args.command == "train":  # hydra's own printing, as in any hydra app
             flags = ["--cfg", args.cfg, *(["--resolve"] if args.resolve else [])]
             compose_config("train", first_job(args.overrides))  # one sentence for a mistake, before hydra's
-            hydra_app("train", flags, with_budget(args.overrides), lambda cfg: {})
+            hydra_app("train", flags, default_budget(args.overrides), lambda cfg: {})
             return 0
         if args.cfg:
             print(OmegaConf.to_yaml(compose_config(args.command, args.overrides), resolve=args.resolve))
@@ -201,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
                 raise RLSFTError(f"-m sweeps `rlsft train`, not `rlsft {args.command}`; drop -m.")
             checked_choices(args.overrides)
             compose_config("train", first_job(args.overrides))
-            result = multirun("train", with_budget(args.overrides), train_task)
+            result = multirun("train", default_budget(args.overrides), train_task)
             print(json.dumps(result, indent=2))
             return 2 if result["failed"] else 0
         result = COMMANDS[args.command](args.overrides)

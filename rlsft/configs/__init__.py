@@ -2,6 +2,7 @@
 
 from importlib.util import find_spec
 
+import torch
 from omegaconf import DictConfig, OmegaConf
 
 from rlsft.errors import RLSFTError
@@ -17,6 +18,13 @@ def gradient_steps(rollout: DictConfig) -> int:
 
 
 OmegaConf.register_new_resolver("rlsft.gradient_steps", gradient_steps, replace=True)
+
+
+def default_budget(overrides: list[str]) -> list[str]:
+    """Training takes the paper's budget where CUDA is present, else `cpu`, unless `budget=` is given."""
+    if any(override.startswith("budget=") for override in overrides):
+        return overrides
+    return [f"budget={'paper' if torch.cuda.is_available() else 'cpu'}", *overrides]
 
 
 def package_dir(name: str) -> str:

@@ -1,0 +1,60 @@
+"""Scores across datasets with rliable (Agarwal et al. 2021): IQM and mean with stratified-bootstrap 95%
+intervals, and the probability that one algorithm improves on another, with its interval."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+from rlsft.checkpoint import rng_preserved
+from rlsft.errors import RLSFTError
+
+# (better, baseline): the paper's three claims of method.md §5, each a probability of improvement
+IMPROVEMENTS = (("iw_sft_q", "sft_q"), ("sft_q", "filtered_sft"), ("iw_sft", "sft"))
+
+
+def rliable():
+    try:
+        with warnings.catch_warnings():  # arch and seaborn warn about their own dependencies at import
+            warnings.simplefilter("ignore")
+            from rliable import library, metrics
+        # arch (rliable's bootstrap) warns that passing a RandomState, rliable's way to seed it, is deprecated
+        warnings.filterwarnings("ignore", message="random_state is deprecated", category=FutureWarning)
+    except ImportError as error:
+        raise RLSFTError(f"The benchmark reports need rliable ({error}); `pip install -e '.[bench]'`.") from error
+    return library, metrics
+
+
+def aggregate_scores(scores: dict[str, np.ndarray], reps: int, seed: int = 0) -> dict:
+    """`scores[algorithm]`: [seeds, datasets] of final normalised scores -> IQM, mean and improvements."""
+    library, metrics = rliable()
+
+    def iqm_and_mean(matrix: np.ndarray) -> np.ndarray:
+        return np.array([metrics.aggregate_iqm(matrix), metrics.aggregate_mean(matrix)])
+
+    points, intervals = library.get_interval_estimates(
+        scores, iqm_and_mean, reps=reps, random_state=np.random.RandomState(seed)
+    )
+    aggregate = {
+        algorithm: {
+            name: {"estimate": float(points[algorithm][i]), "ci95": [float(v) for v in intervals[algorithm][:, i]]}
+            for i, name in enumerate(("iqm", "mean"))
+        }
+        for algorithm in scores
+    }
+    pairs = {f"{a},{b}": (scores[a], scores[b]) for a, b in IMPROVEMENTS if a in scores and b in scores}
+    improvement = {}
+    if pairs:
+        # rliable's independent bootstrap (for pairs) draws from numpy's global RNG, not random_state:
+        # seeded here, and left as it was after, so that a report rebuilt from the same runs is the same.
+        with rng_preserved():
+            np.random.seed(seed)
+            points, intervals = library.get_interval_estimates(
+                pairs, metrics.probability_of_improvement, reps=reps, random_state=np.random.RandomState(seed)
+            )
+        improvement = {
+            pair: {"estimate": float(points[pair]), "ci95": [float(v) for v in np.ravel(intervals[pair])]}
+            for pair in pairs
+        }
+    return {"scores": aggregate, "probability_of_improvement": improvement}

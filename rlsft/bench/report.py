@@ -1,0 +1,191 @@
+"""A bench suite's report: the Markdown table, the JSON record of every run, and the PNG plots."""
+
+from __future__ import annotations
+
+import datetime
+import importlib.metadata
+import json
+import os
+import platform
+import re
+import sys
+from importlib import resources
+from pathlib import Path
+
+import matplotlib
+import numpy as np
+import torch
+from omegaconf import OmegaConf
+
+from rlsft.bench.aggregate import rliable
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402  (after choosing the file backend)
+
+PACKAGES = ("rlsft", "torch", "torchrl", "tensordict", "gymnasium", "mujoco", "minari", "hydra-core", "rliable")
+REFERENCE = "pi_ref"
+
+
+def mean_std(values: list[float]) -> dict:
+    """Mean and (population) std over seeds, with the count."""
+    array = np.asarray(values, dtype=float)
+    return {"mean": float(array.mean()), "std": float(array.std()), "n": len(values)}
+
+
+def environment() -> dict:
+    """Where and with what the numbers were made."""
+    versions = {}
+    for package in PACKAGES:
+        try:
+            versions[package] = importlib.metadata.version(package)
+        except importlib.metadata.PackageNotFoundError:
+            versions[package] = None
+    return {
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "command": " ".join(["rlsft", *sys.argv[1:]]) if sys.argv[0].endswith("rlsft") else None,
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.processor() or platform.system()}",
+        "device": torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu",
+        "python": platform.python_version(),
+        "versions": versions,
+    }
+
+
+def cell(stats: dict | None) -> str:
+    return "" if stats is None else f"{stats['mean']:.1f} ± {stats['std']:.1f}"
+
+
+def ppo_reference(path: Path) -> dict[str, float]:
+    """PPO's final evaluation return per env from benchmarks/results/ppo_returns.md, D4RL-normalised."""
+    if not path.is_file():
+        return {}
+    scores = {}
+    for env, mean in re.findall(r"^\| (\w+) \| \d+ \| (-?[\d.]+) ±", path.read_text(), flags=re.MULTILINE):
+        anchors = OmegaConf.load(resources.files("rlsft.configs") / "env" / f"{env}.yaml")
+        scores[env] = 100 * (float(mean) - anchors.ref_min_score) / (anchors.ref_max_score - anchors.ref_min_score)
+    return scores
+
+
+def markdown(record: dict) -> str:
+    config, table, env = record["config"], record["datasets"], record["environment"]
+    size = config["sizes"][config["size"]]
+    algorithms = [REFERENCE, *config["algorithms"]]
+    lines = [
+        f"# Control suite ({config['size']}): the SFT family on D4RL-style datasets",
+        "",
+        f"- command: `{env['command'] or 'rlsft bench control size=' + config['size']}`",
+        f"- date: {env['date']}; machine: {env['machine']}; device: {env['device']}",
+        "- versions: " + ", ".join(f"{name} {version}" for name, version in env["versions"].items() if version),
+        f"- seeds: {size['seeds']}; extra train overrides: {size['train'] or 'none'} (the budget: cpu unless CUDA)",
+        "- score: D4RL-normalised return of the deterministic policy; pi_ref: the fine-tuning runs' step-0 evaluation",
+        "",
+        f"## Final normalised score (mean ± std over {len(size['seeds'])} seeds)",
+        "",
+        "| dataset | " + " | ".join(algorithms) + " |",
+        "|---|" + "---:|" * len(algorithms),
+    ]
+    for dataset, rows in table.items():
+        lines.append(f"| {dataset} | " + " | ".join(cell(rows.get(a, {}).get("final")) for a in algorithms) + " |")
+    lines += ["", "## Best evaluation during training (mean ± std)", "",
+              "| dataset | " + " | ".join(config["algorithms"]) + " |", "|---|" + "---:|" * len(config["algorithms"])]  # fmt: skip
+    for dataset, rows in table.items():
+        lines.append(f"| {dataset} | " + " | ".join(cell(rows[a]["best"]) for a in config["algorithms"]) + " |")
+    aggregate = record["aggregate"]
+    lines += ["", "## Across datasets (rliable: stratified bootstrap, 95% intervals)", "",
+              "| algorithm | IQM | mean |", "|---|---:|---:|"]  # fmt: skip
+    for algorithm, stats in aggregate["scores"].items():
+        iqm, mean = stats["iqm"], stats["mean"]
+        lines.append(
+            f"| {algorithm} | {iqm['estimate']:.1f} [{iqm['ci95'][0]:.1f}, {iqm['ci95'][1]:.1f}]"
+            f" | {mean['estimate']:.1f} [{mean['ci95'][0]:.1f}, {mean['ci95'][1]:.1f}] |"
+        )
+    lines += ["", "| probability that | improves on | P | 95% interval |", "|---|---|---:|---|"]
+    for pair, stats in aggregate["probability_of_improvement"].items():
+        better, worse = pair.split(",")
+        low, high = stats["ci95"]
+        lines.append(f"| {better} | {worse} | {stats['estimate']:.2f} | [{low:.2f}, {high:.2f}] |")
+    lines += ["", "## Where the measurements disagree with the paper", ""]
+    lines += [f"- {sentence}" for sentence in record["disagreements"]]
+    lines.append(
+        "- Elsewhere the paper's order holds or the difference is within one std over seeds (iw-SFT >= SFT,"
+        " iw-SFT(Q) >= SFT(Q), SFT(Q) >= 10% BC)."
+    )
+    if record.get("ppo"):
+        lines += ["", "## Online reference: PPO at 1M frames (benchmarks/results/ppo_returns.md)", "",
+                  "| env | normalised score |", "|---|---:|"] + [f"| {e} | {s:.1f} |" for e, s in record["ppo"].items()]  # fmt: skip
+    published = config.get("published") or {}
+    if published:
+        names = list(next(iter(published.values())))
+        lines += ["", "## Published baselines on D4RL's v2 datasets (IQL paper; other data than rlsft's)", "",
+                  "| dataset | " + " | ".join(names) + " |", "|---|" + "---:|" * len(names)]  # fmt: skip
+        lines += [f"| {d} | " + " | ".join(f"{v[n]:.1f}" for n in names) + " |" for d, v in published.items()]
+    lines += ["", "![learning curves](learning_curves.png)", "", "![importance weights](weights.png)", "",
+              "![aggregate scores](intervals.png)", ""]  # fmt: skip
+    return "\n".join(lines)
+
+
+def plot_curves(runs: dict, table: dict, path: Path) -> None:
+    """Per dataset: each algorithm's evaluations, mean +- std over seeds; pi_ref's score dashed."""
+    figure, axes = plt.subplots(1, len(runs), figsize=(4.2 * len(runs), 3.4), squeeze=False)
+    for axis, (dataset, by_algorithm) in zip(axes[0], runs.items()):
+        for algorithm, seeds in by_algorithm.items():
+            steps = sorted(set.intersection(*(set(step for step, _ in run.curve) for run in seeds.values())))
+            values = np.array([[dict(run.curve)[step] for step in steps] for run in seeds.values()])
+            (line,) = axis.plot(steps, values.mean(0), label=algorithm)
+            axis.fill_between(steps, values.mean(0) - values.std(0), values.mean(0) + values.std(0),
+                              color=line.get_color(), alpha=0.15)  # fmt: skip
+        if REFERENCE in table[dataset]:
+            axis.axhline(table[dataset][REFERENCE]["final"]["mean"], color="black", linestyle="--", label=REFERENCE)
+        axis.set(title=dataset, xlabel="gradient steps", ylabel="normalised score")
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    figure.legend(handles, labels, loc="lower center", ncol=len(labels), frameon=False)
+    figure.tight_layout(rect=(0, 0.08, 1, 1))
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
+def plot_weights(runs: dict, path: Path) -> None:
+    """Per dataset: iw-SFT's effective sample size and largest weight over training, mean over seeds."""
+    figure, axes = plt.subplots(2, len(runs), figsize=(4.2 * len(runs), 5.6), squeeze=False)
+    for column, (dataset, by_algorithm) in enumerate(runs.items()):
+        for algorithm, seeds in by_algorithm.items():
+            rows = [run.weights for run in seeds.values() if run.weights]
+            if not rows:
+                continue
+            length = min(len(row) for row in rows)
+            steps = [step for step, _, _ in rows[0][:length]]
+            for row, index in ((0, 1), (1, 2)):
+                values = np.array([[entry[index] for entry in run[:length]] for run in rows])
+                axes[row][column].plot(steps, values.mean(0), label=algorithm)
+        axes[0][column].set(title=dataset, ylabel="weight ESS (of the batch)")
+        axes[0][column].ticklabel_format(axis="y", useOffset=False)
+        axes[1][column].set(xlabel="gradient steps", ylabel="max weight", yscale="log")
+        axes[0][column].legend(frameon=False)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
+def plot_intervals(aggregate: dict, path: Path) -> None:
+    """rliable's interval plot of IQM and mean."""
+    from rliable import plot_utils
+
+    rliable()
+    scores = aggregate["scores"]
+    points = {a: np.array([s["iqm"]["estimate"], s["mean"]["estimate"]]) for a, s in scores.items()}
+    intervals = {a: np.array([s["iqm"]["ci95"], s["mean"]["ci95"]]).T for a, s in scores.items()}
+    figure, _ = plot_utils.plot_interval_estimates(points, intervals, metric_names=["IQM", "Mean"],
+                                                   algorithms=list(scores), xlabel="normalised score")  # fmt: skip
+    figure.savefig(path, dpi=110, bbox_inches="tight")
+    plt.close(figure)
+
+
+def write_report(folder: Path, record: dict, runs: dict, scores: dict) -> dict:
+    """control.md, control.json and the three plots in `folder`; returns where they are."""
+    folder.mkdir(parents=True, exist_ok=True)
+    record["ppo"] = ppo_reference(Path(record["config"].get("ppo_results") or ""))
+    (folder / "control.json").write_text(json.dumps(record, indent=2))
+    (folder / "control.md").write_text(markdown(record))
+    plot_curves(runs, record["datasets"], folder / "learning_curves.png")
+    plot_weights(runs, folder / "weights.png")
+    plot_intervals(record["aggregate"], folder / "intervals.png")
+    return {"report": str(folder / "control.md"), "json": str(folder / "control.json"), "runs": len(scores)}

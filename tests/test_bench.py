@@ -1,0 +1,55 @@
+"""`rlsft bench <suite> size=quick`: the whole pipeline of each suite, checked for structure and finite numbers."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+from rlsft.cli import main
+
+pytest.importorskip("rliable")
+
+
+def numbers(node) -> list[float]:
+    if isinstance(node, dict):
+        return [x for value in node.values() for x in numbers(value)]
+    if isinstance(node, list):
+        return [x for value in node for x in numbers(value)]
+    return [float(node)] if isinstance(node, (int, float)) and not isinstance(node, bool) else []
+
+
+def test_control_quick_trains_reports_and_rebuilds_from_the_runs(tmp_path, capsys):
+    common = ["bench", "control", "size=quick", f"root={tmp_path / 'runs'}", f"data_dir={tmp_path / 'data'}",
+              "bootstrap_reps=200"]  # fmt: skip
+    assert main([*common, f"results={tmp_path / 'report'}"]) == 0
+    capsys.readouterr()
+    record = json.loads((tmp_path / "report" / "control.json").read_text())
+    assert set(record["datasets"]) == {"hopper-medium-replay", "hopper-medium-expert"}
+    for rows in record["datasets"].values():
+        assert set(rows) == {"pi_ref", "bc", "filtered_sft", "sft", "sft_q", "iw_sft", "iw_sft_q"}
+        assert all(len(rows[algorithm]["seeds"]) == 2 for algorithm in rows if algorithm != "pi_ref")
+    assert set(record["aggregate"]["probability_of_improvement"]) == {
+        "iw_sft_q,sft_q",
+        "sft_q,filtered_sft",
+        "iw_sft,sft",
+    }
+    assert record["environment"]["versions"]["torch"] and all(math.isfinite(x) for x in numbers(record["datasets"]))
+    assert all(math.isfinite(x) for x in numbers(record["aggregate"]))
+    for name in ("control.md", "learning_curves.png", "weights.png", "intervals.png"):
+        assert (tmp_path / "report" / name).stat().st_size > 0
+    assert "| hopper-medium-replay |" in (tmp_path / "report" / "control.md").read_text()
+
+    assert main([*common, "train=false", f"results={tmp_path / 'rebuilt'}"]) == 0  # from the run folders alone
+    rebuilt = json.loads((tmp_path / "rebuilt" / "control.json").read_text())
+    assert rebuilt["datasets"] == record["datasets"] and rebuilt["aggregate"] == record["aggregate"]
+
+
+def test_an_unfinished_suite_and_a_bad_suite_are_one_sentence(tmp_path, capsys):
+    assert main(["bench", "control", "size=quick", "train=false", f"root={tmp_path}"]) == 2
+    assert "runs of the control suite are not finished" in capsys.readouterr().err
+    assert main(["bench", "contrl"]) == 2
+    assert "Unknown bench suite 'contrl' (did you mean control?)" in capsys.readouterr().err
+    assert main(["bench", "control", "size=huge"]) == 2
+    assert "Unknown bench size 'huge'" in capsys.readouterr().err
