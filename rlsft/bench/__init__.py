@@ -1,7 +1,7 @@
 """`rlsft bench <suite>`: each suite a sweep of runs plus a report built from their folders."""
 
-from rlsft.bench import control
+from rlsft.bench import bound, control
 
-SUITES = {"control": control.run}
+SUITES = {"bound": bound.run, "control": control.run}
 
 __all__ = ["SUITES"]
