@@ -53,3 +53,16 @@ def test_an_unfinished_suite_and_a_bad_suite_are_one_sentence(tmp_path, capsys):
     assert "Unknown bench suite 'contrl' (did you mean control?)" in capsys.readouterr().err
     assert main(["bench", "control", "size=huge"]) == 2
     assert "Unknown bench size 'huge'" in capsys.readouterr().err
+
+
+def test_speed_quick_runs_every_speed_benchmark_and_gathers_their_tables(tmp_path, capsys):
+    assert main(["bench", "speed", "size=quick", f"results={tmp_path}"]) == 0
+    record = json.loads((tmp_path / "speed.json").read_text())
+    assert set(record["benchmarks"]) == {"learner_throughput", "env_sampling", "text_throughput"}
+    for name, entry in record["benchmarks"].items():
+        if "skipped" in entry:  # text_throughput needs TRL, which rlsft does not depend on
+            assert name == "text_throughput"
+            continue
+        assert math.isfinite(entry["seconds"]) and (tmp_path / f"{name}.md").stat().st_size > 0
+    report = (tmp_path / "speed.md").read_text()
+    assert "## Learner throughput" in report and "## Environment sampling throughput" in report
