@@ -175,6 +175,20 @@ def run_bench(overrides: list[str]) -> dict:
 COMMANDS = {"train": run_train, "evaluate": run_evaluate, "data": run_data, "bench": run_bench}
 
 
+def run_hydra_train(args: argparse.Namespace) -> int:
+    """`rlsft train --cfg ...` and `rlsft train -m ...` through hydra's own app, once every choice and the
+    first job's keys are known good (a mistake is one sentence before hydra starts)."""
+    checked_choices(args.overrides)
+    compose_config("train", first_job(args.overrides))
+    overrides = default_budget(args.overrides)
+    if args.cfg:
+        hydra_app("train", ["--cfg", args.cfg, *(["--resolve"] if args.resolve else [])], overrides, lambda cfg: {})
+        return 0
+    result = multirun("train", overrides, train_task)
+    print(json.dumps(result, indent=2))
+    return 2 if result["failed"] else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="rlsft", description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     parser.add_argument("command", choices=sorted(COMMANDS))
@@ -190,22 +204,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-m", "--multirun", action="store_true", help="train: sweep `key=a,b,c` lists with hydra")
     args = parser.parse_intermixed_args(argv)
     try:
-        if args.cfg and args.command == "train":  # hydra's own printing, as in any hydra app
-            flags = ["--cfg", args.cfg, *(["--resolve"] if args.resolve else [])]
-            compose_config("train", first_job(args.overrides))  # one sentence for a mistake, before hydra's
-            hydra_app("train", flags, default_budget(args.overrides), lambda cfg: {})
-            return 0
+        if args.command == "train" and (args.cfg or args.multirun):
+            return run_hydra_train(args)
+        if args.multirun:
+            raise RLSFTError(f"-m sweeps `rlsft train`, not `rlsft {args.command}`; drop -m.")
         if args.cfg:
             print(OmegaConf.to_yaml(compose_config(args.command, args.overrides), resolve=args.resolve))
             return 0
-        if args.multirun:
-            if args.command != "train":
-                raise RLSFTError(f"-m sweeps `rlsft train`, not `rlsft {args.command}`; drop -m.")
-            checked_choices(args.overrides)
-            compose_config("train", first_job(args.overrides))
-            result = multirun("train", default_budget(args.overrides), train_task)
-            print(json.dumps(result, indent=2))
-            return 2 if result["failed"] else 0
         result = COMMANDS[args.command](args.overrides)
     except RLSFTError as error:
         print(f"rlsft: error: {error}", file=sys.stderr)
