@@ -26,8 +26,8 @@ def test_control_quick_trains_reports_and_rebuilds_from_the_runs(tmp_path, capsy
     assert main([*common, f"results={tmp_path / 'report'}"]) == 0
     capsys.readouterr()
     record = json.loads((tmp_path / "report" / "control.json").read_text())
-    assert set(record["datasets"]) == {"hopper-medium-replay", "hopper-medium-expert"}
-    for rows in record["datasets"].values():
+    assert set(record["tasks"]) == {"hopper-medium-replay", "hopper-medium-expert"}
+    for rows in record["tasks"].values():
         assert set(rows) == {"pi_ref", "bc", "filtered_sft", "sft", "sft_q", "iw_sft", "iw_sft_q"}
         assert all(len(rows[algorithm]["seeds"]) == 2 for algorithm in rows if algorithm != "pi_ref")
     assert set(record["aggregate"]["probability_of_improvement"]) == {
@@ -35,7 +35,7 @@ def test_control_quick_trains_reports_and_rebuilds_from_the_runs(tmp_path, capsy
         "sft_q,filtered_sft",
         "iw_sft,sft",
     }
-    assert record["environment"]["versions"]["torch"] and all(math.isfinite(x) for x in numbers(record["datasets"]))
+    assert record["environment"]["versions"]["torch"] and all(math.isfinite(x) for x in numbers(record["tasks"]))
     assert all(math.isfinite(x) for x in numbers(record["aggregate"]))
     for name in ("control.md", "learning_curves.png", "weights.png", "intervals.png"):
         assert (tmp_path / "report" / name).stat().st_size > 0
@@ -43,7 +43,7 @@ def test_control_quick_trains_reports_and_rebuilds_from_the_runs(tmp_path, capsy
 
     assert main([*common, "train=false", f"results={tmp_path / 'rebuilt'}"]) == 0  # from the run folders alone
     rebuilt = json.loads((tmp_path / "rebuilt" / "control.json").read_text())
-    assert rebuilt["datasets"] == record["datasets"] and rebuilt["aggregate"] == record["aggregate"]
+    assert rebuilt["tasks"] == record["tasks"] and rebuilt["aggregate"] == record["aggregate"]
 
 
 def test_an_unfinished_suite_and_a_bad_suite_are_one_sentence(tmp_path, capsys):
@@ -66,3 +66,15 @@ def test_speed_quick_runs_every_speed_benchmark_and_gathers_their_tables(tmp_pat
         assert math.isfinite(entry["seconds"]) and (tmp_path / f"{name}.md").stat().st_size > 0
     report = (tmp_path / "speed.md").read_text()
     assert "## Learner throughput" in report and "## Environment sampling throughput" in report
+
+
+def test_text_quick_trains_every_method_and_reports_accuracy(tmp_path, capsys):
+    argv = ["bench", "text", "size=quick", f"root={tmp_path / 'runs'}", f"data_dir={tmp_path / 'data'}",
+            f"results={tmp_path / 'report'}", "bootstrap_reps=200"]  # fmt: skip
+    assert main(argv) == 0
+    record = json.loads((tmp_path / "report" / "text.json").read_text())
+    rows = record["tasks"]["tiny_lm-arithmetic"]
+    assert set(rows) == {"pi_ref", "sft", "iw_sft", "iw_sft_per_step", "sft_q", "grpo"}
+    assert all(0 <= x <= 100 for x in numbers({m: r["final"]["mean"] for m, r in rows.items()}))
+    assert all(math.isfinite(x) for x in numbers(record["aggregate"]))
+    assert "| tiny_lm-arithmetic |" in (tmp_path / "report" / "text.md").read_text()

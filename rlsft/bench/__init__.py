@@ -1,7 +1,7 @@
 """`rlsft bench <suite>`: each suite a sweep of runs plus a report built from their folders."""
 
-from rlsft.bench import bound, control, speed
+from rlsft.bench import bound, grid, speed
 
-SUITES = {"bound": bound.run, "control": control.run, "speed": speed.run}
+SUITES = {"bound": bound.run, "control": grid.run, "speed": speed.run, "text": grid.run}
 
 __all__ = ["SUITES"]

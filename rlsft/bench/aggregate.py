@@ -10,9 +10,6 @@ import numpy as np
 from rlsft.checkpoint import rng_preserved
 from rlsft.errors import RLSFTError
 
-# (better, baseline): the paper's three claims of method.md §5, each a probability of improvement
-IMPROVEMENTS = (("iw_sft_q", "sft_q"), ("sft_q", "filtered_sft"), ("iw_sft", "sft"))
-
 
 def rliable():
     try:
@@ -26,8 +23,11 @@ def rliable():
     return library, metrics
 
 
-def aggregate_scores(scores: dict[str, np.ndarray], reps: int, seed: int = 0) -> dict:
-    """`scores[algorithm]`: [seeds, datasets] of final normalised scores -> IQM, mean and improvements."""
+def aggregate_scores(
+    scores: dict[str, np.ndarray], improvements: list[tuple[str, str]], reps: int, seed: int = 0
+) -> dict:
+    """`scores[method]`: [seeds, tasks] of final scores -> IQM and mean, and the probability that the first
+    method of each pair in `improvements` improves on the second."""
     library, metrics = rliable()
 
     def iqm_and_mean(matrix: np.ndarray) -> np.ndarray:
@@ -43,7 +43,7 @@ def aggregate_scores(scores: dict[str, np.ndarray], reps: int, seed: int = 0) ->
         }
         for algorithm in scores
     }
-    pairs = {f"{a},{b}": (scores[a], scores[b]) for a, b in IMPROVEMENTS if a in scores and b in scores}
+    pairs = {f"{a},{b}": (scores[a], scores[b]) for a, b in improvements if a in scores and b in scores}
     improvement = {}
     if pairs:
         # rliable's independent bootstrap (for pairs) draws from numpy's global RNG, not random_state:

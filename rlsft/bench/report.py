@@ -66,32 +66,35 @@ def ppo_reference(path: Path) -> dict[str, float]:
 
 
 def markdown(record: dict) -> str:
-    config, table, env = record["config"], record["datasets"], record["environment"]
-    size = config["sizes"][config["size"]]
-    algorithms = [REFERENCE, *config["algorithms"]]
+    config, table, env = record["config"], record["tasks"], record["environment"]
+    size, methods, task = config["sizes"][config["size"]], list(config["methods"]), config["task_label"]
+    columns = [REFERENCE, *methods]
+    default_command = f"rlsft bench {config['suite']} size={config['size']}"
     lines = [
-        f"# Control suite ({config['size']}): the SFT family on D4RL-style datasets",
+        f"# {config['suite'].capitalize()} suite ({config['size']}): {config['title']}",
         "",
-        f"- command: `{env['command'] or 'rlsft bench control size=' + config['size']}`",
+        f"- command: `{env['command'] or default_command}`",
         f"- date: {env['date']}; machine: {env['machine']}; device: {env['device']}",
         "- versions: " + ", ".join(f"{name} {version}" for name, version in env["versions"].items() if version),
         f"- seeds: {size['seeds']}; extra train overrides: {size['train'] or 'none'} (the budget: cpu unless CUDA)",
-        "- score: D4RL-normalised return of the deterministic policy; pi_ref: the fine-tuning runs' step-0 evaluation",
+        f"- score: {config['score_label']}; {REFERENCE}: {config['reference_label']}",
+        "- methods: "
+        + "; ".join(f"{m}: {' '.join(f'{k}={v}' for k, v in o.items())}" for m, o in config["methods"].items()),
         "",
-        f"## Final normalised score (mean ± std over {len(size['seeds'])} seeds)",
+        f"## Final {config['score']} (mean ± std over {len(size['seeds'])} seeds)",
         "",
-        "| dataset | " + " | ".join(algorithms) + " |",
-        "|---|" + "---:|" * len(algorithms),
+        f"| {task} | " + " | ".join(columns) + " |",
+        "|---|" + "---:|" * len(columns),
     ]
-    for dataset, rows in table.items():
-        lines.append(f"| {dataset} | " + " | ".join(cell(rows.get(a, {}).get("final")) for a in algorithms) + " |")
+    for name, rows in table.items():
+        lines.append(f"| {name} | " + " | ".join(cell(rows.get(c, {}).get("final")) for c in columns) + " |")
     lines += ["", "## Best evaluation during training (mean ± std)", "",
-              "| dataset | " + " | ".join(config["algorithms"]) + " |", "|---|" + "---:|" * len(config["algorithms"])]  # fmt: skip
-    for dataset, rows in table.items():
-        lines.append(f"| {dataset} | " + " | ".join(cell(rows[a]["best"]) for a in config["algorithms"]) + " |")
+              f"| {task} | " + " | ".join(methods) + " |", "|---|" + "---:|" * len(methods)]  # fmt: skip
+    for name, rows in table.items():
+        lines.append(f"| {name} | " + " | ".join(cell(rows[m]["best"]) for m in methods) + " |")
     aggregate = record["aggregate"]
-    lines += ["", "## Across datasets (rliable: stratified bootstrap, 95% intervals)", "",
-              "| algorithm | IQM | mean |", "|---|---:|---:|"]  # fmt: skip
+    lines += ["", f"## Across {task}s (rliable: stratified bootstrap, 95% intervals)", "",
+              "| method | IQM | mean |", "|---|---:|---:|"]  # fmt: skip
     for algorithm, stats in aggregate["scores"].items():
         iqm, mean = stats["iqm"], stats["mean"]
         lines.append(
@@ -105,10 +108,8 @@ def markdown(record: dict) -> str:
         lines.append(f"| {better} | {worse} | {stats['estimate']:.2f} | [{low:.2f}, {high:.2f}] |")
     lines += ["", "## Where the measurements disagree with the paper", ""]
     lines += [f"- {sentence}" for sentence in record["disagreements"]]
-    lines.append(
-        "- Elsewhere the paper's order holds or the difference is within one std over seeds (iw-SFT >= SFT,"
-        " iw-SFT(Q) >= SFT(Q), SFT(Q) >= 10% BC)."
-    )
+    checked = ", ".join(f"{better} >= {worse}" for better, worse, _ in config["claims"])
+    lines.append(f"- Elsewhere the paper's order holds or the difference is within one std over seeds ({checked}).")
     if record.get("ppo"):
         lines += ["", "## Online reference: PPO at 1M frames (benchmarks/results/ppo_returns.md)", "",
                   "| env | normalised score |", "|---|---:|"] + [f"| {e} | {s:.1f} |" for e, s in record["ppo"].items()]  # fmt: skip
@@ -123,7 +124,7 @@ def markdown(record: dict) -> str:
     return "\n".join(lines)
 
 
-def plot_curves(runs: dict, table: dict, path: Path) -> None:
+def plot_curves(runs: dict, table: dict, score: str, path: Path) -> None:
     """Per dataset: each algorithm's evaluations, mean +- std over seeds; pi_ref's score dashed."""
     figure, axes = plt.subplots(1, len(runs), figsize=(4.2 * len(runs), 3.4), squeeze=False)
     for axis, (dataset, by_algorithm) in zip(axes[0], runs.items()):
@@ -135,7 +136,7 @@ def plot_curves(runs: dict, table: dict, path: Path) -> None:
                               color=line.get_color(), alpha=0.15)  # fmt: skip
         if REFERENCE in table[dataset]:
             axis.axhline(table[dataset][REFERENCE]["final"]["mean"], color="black", linestyle="--", label=REFERENCE)
-        axis.set(title=dataset, xlabel="gradient steps", ylabel="normalised score")
+        axis.set(title=dataset, xlabel="gradient steps", ylabel=score)
     handles, labels = axes[0][0].get_legend_handles_labels()
     figure.legend(handles, labels, loc="lower center", ncol=len(labels), frameon=False)
     figure.tight_layout(rect=(0, 0.08, 1, 1))
@@ -165,7 +166,7 @@ def plot_weights(runs: dict, path: Path) -> None:
     plt.close(figure)
 
 
-def plot_intervals(aggregate: dict, path: Path) -> None:
+def plot_intervals(aggregate: dict, xlabel: str, path: Path) -> None:
     """rliable's interval plot of IQM and mean."""
     from rliable import plot_utils
 
@@ -174,18 +175,20 @@ def plot_intervals(aggregate: dict, path: Path) -> None:
     points = {a: np.array([s["iqm"]["estimate"], s["mean"]["estimate"]]) for a, s in scores.items()}
     intervals = {a: np.array([s["iqm"]["ci95"], s["mean"]["ci95"]]).T for a, s in scores.items()}
     figure, _ = plot_utils.plot_interval_estimates(points, intervals, metric_names=["IQM", "Mean"],
-                                                   algorithms=list(scores), xlabel="normalised score")  # fmt: skip
+                                                   algorithms=list(scores), xlabel=xlabel)  # fmt: skip
     figure.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(figure)
 
 
-def write_report(folder: Path, record: dict, runs: dict, scores: dict) -> dict:
-    """control.md, control.json and the three plots in `folder`; returns where they are."""
+def write_report(folder: Path, record: dict, runs: dict) -> dict:
+    """<suite>.md, <suite>.json and the three plots in `folder`; returns where they are."""
     folder.mkdir(parents=True, exist_ok=True)
     record["ppo"] = ppo_reference(Path(record["config"].get("ppo_results") or ""))
-    (folder / "control.json").write_text(json.dumps(record, indent=2))
-    (folder / "control.md").write_text(markdown(record))
-    plot_curves(runs, record["datasets"], folder / "learning_curves.png")
+    name = record["suite"]
+    (folder / f"{name}.json").write_text(json.dumps(record, indent=2))
+    (folder / f"{name}.md").write_text(markdown(record))
+    plot_curves(runs, record["tasks"], record["config"]["score"], folder / "learning_curves.png")
     plot_weights(runs, folder / "weights.png")
-    plot_intervals(record["aggregate"], folder / "intervals.png")
-    return {"report": str(folder / "control.md"), "json": str(folder / "control.json"), "runs": len(scores)}
+    plot_intervals(record["aggregate"], record["config"]["score"], folder / "intervals.png")
+    runs_count = sum(len(seeds) for by_method in runs.values() for seeds in by_method.values())
+    return {"report": str(folder / f"{name}.md"), "json": str(folder / f"{name}.json"), "runs": runs_count}

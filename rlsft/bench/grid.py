@@ -1,0 +1,173 @@
+"""Grid suites (`control`, `text`): tasks x methods x seeds, each an `rlsft train`, and their report.
+
+A suite's YAML names its tasks (datasets, or model and text task) and methods, each a set of `rlsft
+train` overrides, and the score its runs report. Per task and method one hydra sweep runs the seeds
+whose run is not finished (its folder has no summary.json), each in <root>/<task>/<method>/seed<k>: an
+interrupted bench resumes (a job cut short continues from its checkpoint), and the runs' small files are
+all a report needs. The report, built from those folders alone: per task the start policy's score (the
+runs' step-0 evaluation: pi_ref for control, the start model for text), each method's final and best
+score, mean +- std over seeds; across tasks rliable's aggregates (bench/aggregate.py); plots.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from omegaconf import DictConfig, OmegaConf
+
+from rlsft.bench.aggregate import aggregate_scores
+from rlsft.bench.report import REFERENCE, cell, environment, mean_std, write_report
+from rlsft.configs import default_budget
+from rlsft.errors import RLSFTError
+from rlsft.sweep import multirun
+from rlsft.trainer import train
+
+
+@dataclass
+class Run:
+    """One finished run, as its folder holds it."""
+
+    final: float  # the final evaluation's normalised score
+    best: float  # the best evaluation's, interim ones included
+    start: float | None  # the step-0 evaluation's (pi_ref's for fine-tuning algorithms)
+    curve: list[tuple[int, float]]  # (step, normalised score) of every evaluation
+    weights: list[tuple[int, float, float]]  # (step, ESS, max weight) of iw-SFT's training rows
+    command: str
+
+
+def run_folder(cfg: DictConfig, task: str, method: str, seed: int) -> Path:
+    return Path(cfg.root).expanduser() / task / method / f"seed{seed}"
+
+
+def as_overrides(settings: DictConfig | None) -> list[str]:
+    """`{key: value}` as `key=value` overrides (lists as hydra writes them); None: none."""
+    if settings is None:
+        return []
+    return [f"{key}={value}" for key, value in OmegaConf.to_container(settings, resolve=True).items()]
+
+
+def train_overrides(cfg: DictConfig, task: str, method: str, seeds: list[int]) -> list[str]:
+    """The sweep of one task and method over `seeds`, each run in its own folder: the task's, the method's,
+    the size's and the size's settings for this method, later ones winning."""
+    size = cfg.sizes[cfg.size]
+    return default_budget([
+        *as_overrides(size.tasks[task]), *as_overrides(cfg.methods[method]), f"data_dir={cfg.data_dir}",
+        f"seed={','.join(str(seed) for seed in seeds)}", "progress=false",
+        f"run_dir={Path(cfg.root).expanduser() / task / method}/seed${{seed}}", *size.train,
+        *as_overrides(OmegaConf.select(size, f"methods.{method}")),
+    ])  # fmt: skip
+
+
+def read_rows(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="") as file:
+        return list(csv.DictReader(file))
+
+
+def read_run(folder: Path, command: str, score: str, scale: float) -> Run:
+    """A finished run's scores, times `scale` (100: an accuracy in percent)."""
+    summary = json.loads((folder / "summary.json").read_text())
+    evaluations = [(int(row["step"]), scale * float(row[score])) for row in read_rows(folder / "eval.csv")]
+    weights = [
+        (int(row["step"]), float(row["weight_ess"]), float(row["weight_max"]))
+        for row in read_rows(folder / "train.csv")
+        if row.get("weight_ess")
+    ]
+    start = evaluations[0][1] if evaluations and evaluations[0][0] == 0 else None
+    best = max(score for _, score in evaluations)
+    return Run(scale * float(summary[score]), best, start, evaluations, weights, command)
+
+
+def collect(cfg: DictConfig) -> dict[str, dict[str, dict[int, Run]]]:
+    """Every run of the size, read from its folder: task -> method -> seed -> Run."""
+    size, runs, missing = cfg.sizes[cfg.size], {}, []
+    for task in size.tasks:
+        for method in cfg.methods:
+            for seed in size.seeds:
+                command = "rlsft train " + " ".join(train_overrides(cfg, task, method, [seed]))
+                folder = run_folder(cfg, task, method, seed)
+                if not (folder / "summary.json").is_file():
+                    missing.append(str(folder))
+                    continue
+                runs.setdefault(task, {}).setdefault(method, {})[seed] = read_run(
+                    folder, command, cfg.score, cfg.score_scale
+                )
+    if missing:
+        raise RLSFTError(
+            f"{len(missing)} runs of the {cfg.suite} suite are not finished (the first: {missing[0]}); run"
+            f" `rlsft bench {cfg.suite} size={cfg.size}` (train=true) to train them, or fix root=."
+        )
+    return runs
+
+
+def per_task(runs: dict, reference_methods: list[str]) -> dict:
+    """Each task's scores: the start policy's (the step-0 evaluations of `reference_methods`' runs) and
+    every method's final and best, each seed's and their mean +- std."""
+    table = {}
+    for task, by_method in runs.items():
+        rows = {}
+        starts = [run.start for method, seeds in by_method.items() for run in seeds.values()
+                  if method in reference_methods and run.start is not None]  # fmt: skip
+        if starts:
+            rows[REFERENCE] = {"final": mean_std(starts)}
+        for method, seeds in by_method.items():
+            rows[method] = {
+                "final": mean_std([run.final for run in seeds.values()]),
+                "best": mean_std([run.best for run in seeds.values()]),
+                "seeds": {seed: {"final": run.final, "best": run.best, "start": run.start, "command": run.command}
+                          for seed, run in seeds.items()},
+            }  # fmt: skip
+        table[task] = rows
+    return table
+
+
+def disagreements(table: dict, claims: list) -> list[str]:
+    """Sentences where the measured order contradicts the paper's (method.md §5): the method the paper
+    finds better is below by more than the larger of the two stds over seeds."""
+    said = []
+    for task, rows in table.items():
+        for better, worse, words in claims:
+            if better not in rows or worse not in rows:
+                continue
+            b, w = rows[better]["final"], rows[worse]["final"]
+            if w["mean"] - b["mean"] > max(b["std"], w["std"]):
+                said.append(f"{task}: {words} ({cell(b)} against {cell(w)}), unlike the paper.")
+    return said
+
+
+def sweep(cfg: DictConfig, task: str, method: str, seeds: list[int]) -> None:
+    sweep_dir = Path(cfg.root).expanduser() / "sweeps" / task / method
+    result = multirun("train", [*train_overrides(cfg, task, method, seeds), f"hydra.sweep.dir={sweep_dir}"], train)
+    if result["failed"]:
+        first = next(job["error"] for job in result["jobs"] if "error" in job)
+        raise RLSFTError(f"{result['failed']} runs of {method} on {task} failed (the first: {first})")
+
+
+def run(cfg: DictConfig) -> dict:
+    """Train every run of the size that is not finished (train=true), then write the report."""
+    if cfg.size not in cfg.sizes:
+        raise RLSFTError(f"Unknown bench size {cfg.size!r}; choose one of {sorted(cfg.sizes)}.")
+    size = cfg.sizes[cfg.size]
+    if cfg.train:  # a run is finished when its folder has a summary: only the others are swept
+        for task in size.tasks:
+            for method in cfg.methods:
+                seeds = [
+                    seed for seed in size.seeds if not (run_folder(cfg, task, method, seed) / "summary.json").is_file()
+                ]
+                if seeds:
+                    sweep(cfg, task, method, seeds)
+    runs = collect(cfg)
+    table = per_task(runs, list(cfg.reference_methods))
+    scores = {
+        method: np.array([[runs[t][method][s].final for t in runs] for s in size.seeds]) for method in cfg.methods
+    }
+    pairs = [tuple(pair) for pair in cfg.improvements]
+    record = {
+        "suite": cfg.suite, "size": cfg.size, "config": OmegaConf.to_container(cfg, resolve=True),
+        "environment": environment(), "tasks": table, "aggregate": aggregate_scores(scores, pairs, cfg.bootstrap_reps),
+        "disagreements": disagreements(table, list(cfg.claims)),
+    }  # fmt: skip
+    return write_report(Path(cfg.results).expanduser(), record, runs)
