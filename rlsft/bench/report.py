@@ -126,7 +126,7 @@ def markdown(record: dict) -> str:
 
 def plot_curves(runs: dict, table: dict, score: str, path: Path) -> None:
     """Per dataset: each algorithm's evaluations, mean +- std over seeds; pi_ref's score dashed."""
-    figure, axes = plt.subplots(1, len(runs), figsize=(4.2 * len(runs), 3.4), squeeze=False)
+    figure, axes = plt.subplots(1, len(runs), figsize=(max(8.0, 4.2 * len(runs)), 3.8), squeeze=False)
     for axis, (dataset, by_algorithm) in zip(axes[0], runs.items()):
         for algorithm, seeds in by_algorithm.items():
             steps = sorted(set.intersection(*(set(step for step, _ in run.curve) for run in seeds.values())))
@@ -138,8 +138,8 @@ def plot_curves(runs: dict, table: dict, score: str, path: Path) -> None:
             axis.axhline(table[dataset][REFERENCE]["final"]["mean"], color="black", linestyle="--", label=REFERENCE)
         axis.set(title=dataset, xlabel="gradient steps", ylabel=score)
     handles, labels = axes[0][0].get_legend_handles_labels()
-    figure.legend(handles, labels, loc="lower center", ncol=len(labels), frameon=False)
-    figure.tight_layout(rect=(0, 0.08, 1, 1))
+    figure.legend(handles, labels, loc="lower center", ncol=min(len(labels), 4), frameon=False)
+    figure.tight_layout(rect=(0, 0.16, 1, 1))
     figure.savefig(path, dpi=110)
     plt.close(figure)
 
