@@ -20,6 +20,7 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
+from rlsft.configs.compose import checked_choices, compose_config
 from rlsft.errors import RLSFTError
 
 RESULT = "result.json"
@@ -35,6 +36,13 @@ def first_job(overrides: list[str]) -> list[str]:
         swept = "," in value and not value.startswith(("[", "{", "'", '"')) and not key.startswith("hydra")
         first.append(f"{key}={value.split(',')[0]}" if swept else override)
     return first
+
+
+def check(name: str, overrides: list[str]) -> None:
+    """Every choice of a sweep and its first job's keys and values, before hydra starts: a mistake is one
+    sentence (did you mean ...), not hydra's message from inside a job."""
+    checked_choices(overrides)
+    compose_config(name, first_job(overrides))
 
 
 def hydra_app(name: str, flags: list[str], overrides: list[str], task: Callable[[DictConfig], dict]) -> None:
@@ -61,6 +69,7 @@ def hydra_app(name: str, flags: list[str], overrides: list[str], task: Callable[
 
 def multirun(name: str, overrides: list[str], task: Callable[[DictConfig], dict]) -> dict:
     """Every job of the sweep `overrides` describe, through hydra's sweeper and launcher; their results."""
+    check(name, overrides)
     if not any(override.startswith("hydra.sweep.dir=") for override in overrides):
         overrides = [*overrides, f"hydra.sweep.dir=runs/sweeps/{time.strftime('%Y-%m-%d_%H-%M-%S')}"]
     sweep_dir = Path(next(o for o in overrides if o.startswith("hydra.sweep.dir=")).partition("=")[2]).expanduser()

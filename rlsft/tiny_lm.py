@@ -23,7 +23,7 @@ from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
 from rlsft.algorithms import make_algorithm
 from rlsft.checkpoint import seed_everything
-from rlsft.cli import compose_config
+from rlsft.configs.compose import compose_config
 from rlsft.envs.generation import TransformersGenerator
 from rlsft.envs.text import TextExample, make_task
 from rlsft.envs.text_sampling import TextSampler, completion_rates
