@@ -60,8 +60,8 @@ from rlsft.algorithms.iw_sft import IWSFT
 from rlsft.data.replay import trajectory_buffer
 from rlsft.data.trajectories import flat_to_trajectories
 from rlsft.learner import Learner, LearnerConfig, resolve_device
+from rlsft.policies import frozen_log_prob
 from rlsft.policies.gaussian_mlp import GaussianMLP
-from rlsft.reference import reference_log_prob
 
 OBSERVATION_DIM, ACTION_DIM = 11, 3  # Hopper
 LR = 4e-5
@@ -229,7 +229,7 @@ def main() -> None:
     trajectories = hopper_trajectories(args.trajectories, SEED)
     torch.manual_seed(SEED + 1)  # pi_ref: a different network than the trained policy
     with_ref = trajectories.clone()
-    with_ref["ref_log_prob"] = reference_log_prob(GaussianMLP(OBSERVATION_DIM, ACTION_DIM).to(device), trajectories)
+    with_ref["ref_log_prob"] = frozen_log_prob(GaussianMLP(OBSERVATION_DIM, ACTION_DIM).to(device), trajectories)
 
     total_steps = args.warmup + args.rounds * args.steps
     config = LearnerConfig(

@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from omegaconf import DictConfig, OmegaConf
@@ -17,8 +17,10 @@ from omegaconf.errors import OmegaConfBaseException
 from tensordict import TensorDict
 from torch import nn
 
-from rlsft.algorithms import Algorithm
 from rlsft.errors import RLSFTError, reason
+
+if TYPE_CHECKING:  # the learner applies any loss; it needs the algorithms' type alone
+    from rlsft.algorithms import Algorithm
 
 
 @dataclass

@@ -5,9 +5,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-import torch
 from omegaconf import DictConfig, OmegaConf
-from tensordict import TensorDict
 from torch import nn
 
 from rlsft import checkpoint
@@ -39,10 +37,3 @@ def reference_policy(dataset: TrajectoryDataset, cfg: DictConfig, observation_di
         checkpoint.save_atomic({"policy": policy.state_dict()}, policy_path)
     policy.load_state_dict(checkpoint.load(policy_path)["policy"])
     return policy.requires_grad_(False)
-
-
-@torch.no_grad()
-def reference_log_prob(reference: nn.Module, trajectories: TensorDict, chunk: int = 256) -> torch.Tensor:
-    """log pi_ref(a_t|s_t) [N, T] for a whole dataset, once: pi_ref and the data are frozen."""
-    device = next(reference.parameters()).device
-    return torch.cat([reference.log_prob(part.to(device)).cpu() for part in trajectories.split(chunk)])

@@ -20,7 +20,7 @@ from rlsft import checkpoint
 from rlsft.envs.text import TextExample
 from rlsft.envs.text_sampling import TextSampler, completion_rates
 from rlsft.errors import RLSFTError
-from rlsft.reference import reference_log_prob
+from rlsft.policies import frozen_log_prob
 
 
 class TextRolloutSource:
@@ -78,7 +78,7 @@ class TextRolloutSource:
     def refill(self) -> None:
         batch = self.sampler.sample(self.next_prompts(), self.samples_per_prompt, self.temperature)
         if self.reference is not None:
-            batch["ref_log_prob"] = reference_log_prob(self.reference, batch).to(batch.device)
+            batch["ref_log_prob"] = frozen_log_prob(self.reference, batch).to(batch.device)
         self.completions += len(batch)
         self.last_rates = completion_rates(batch)
         groups = batch["group"].view(self.prompts_per_batch, self.samples_per_prompt)[:, 0]

@@ -18,8 +18,8 @@ from rlsft.errors import RLSFTError
 from rlsft.experiments.base import Experiment
 from rlsft.learner import LearnerConfig, resolve_device
 from rlsft.options import checked_options
-from rlsft.policies import make_policy
-from rlsft.reference import reference_log_prob, reference_policy
+from rlsft.policies import frozen_log_prob, make_policy
+from rlsft.reference import reference_policy
 
 SUPPLIED = ("policy", "env_id", "device", "seed")  # RolloutSource's arguments that are not options
 
@@ -86,7 +86,7 @@ def offline_experiment(cfg: DictConfig, algorithm: Algorithm, learner_config: Le
     if algorithm.init_from_reference or algorithm.requires_ref_log_prob:
         reference = reference_policy(dataset, cfg, *dims).to(device)
         if algorithm.requires_ref_log_prob:
-            trajectories["ref_log_prob"] = reference_log_prob(reference, trajectories)
+            trajectories["ref_log_prob"] = frozen_log_prob(reference, trajectories)
     if algorithm.init_from_reference:
         policy = copy.deepcopy(reference).requires_grad_(True)
     else:

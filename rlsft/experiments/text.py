@@ -25,8 +25,8 @@ from rlsft.envs.verifiers import Verifier, make_verifier
 from rlsft.experiments.base import Experiment
 from rlsft.learner import LearnerConfig, resolve_device
 from rlsft.options import checked_options
+from rlsft.policies import frozen_log_prob
 from rlsft.policies.causal_lm import CausalLMPolicy, load_causal_lm
-from rlsft.reference import reference_log_prob
 
 SUPPLIED = ("sampler", "examples", "seed", "reference")  # TextRolloutSource's arguments that are not options
 
@@ -105,7 +105,7 @@ def text_experiment(cfg: DictConfig, algorithm: Algorithm, learner_config: Learn
         completions, data = curated_completions(cfg.data, cfg.data_format, tokenizer), str(cfg.data)
     trajectories = curate(completions, cfg.algorithm.curation.by, list(cfg.algorithm.curation.levels))
     if reference is not None:
-        trajectories["ref_log_prob"] = reference_log_prob(reference, trajectories)
+        trajectories["ref_log_prob"] = frozen_log_prob(reference, trajectories)
     learner_config = learner_config.sized_for(len(trajectories))
     source = TrajectorySource(trajectory_buffer(trajectories, algorithm.sampling, learner_config.batch_size, device))
     about = {"completions_kept": len(trajectories), "completions_total": len(completions)}

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import torch
 from omegaconf import DictConfig, OmegaConf
 from tensordict import TensorDict
+from torch import nn
 
 from rlsft.errors import RLSFTError
 from rlsft.options import checked_options
@@ -33,4 +35,12 @@ def make_policy(
     return policy
 
 
-__all__ = ["ActorCritic", "GaussianMLP", "make_policy"]
+@torch.no_grad()
+def frozen_log_prob(policy: nn.Module, trajectories: TensorDict, chunk: int = 256) -> torch.Tensor:
+    """log pi(a_t|s_t) [N, T] of a frozen policy (pi_ref) over a whole dataset or rollout, chunk by chunk,
+    without gradients: computed once, since the policy and the data do not change."""
+    device = next(policy.parameters()).device
+    return torch.cat([policy.log_prob(part.to(device)).cpu() for part in trajectories.split(chunk)])
+
+
+__all__ = ["ActorCritic", "GaussianMLP", "frozen_log_prob", "make_policy"]
