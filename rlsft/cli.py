@@ -92,7 +92,12 @@ def run_bench(overrides: list[str]) -> dict:
     if suite not in SUITES:
         raise RLSFTError(f"Unknown bench suite {suite!r}{did_you_mean(suite, sorted(SUITES))}; run `rlsft bench"
                          f" <suite> size=quick|full` with a suite of {sorted(SUITES)}.")  # fmt: skip
-    return SUITES[suite](compose_config(f"bench/{suite}", overrides))
+    cfg = compose_config(f"bench/{suite}", overrides)
+    if cfg.size not in cfg.sizes:  # every suite's YAML names its sizes
+        raise RLSFTError(
+            f"Unknown bench size {cfg.size!r}{did_you_mean(cfg.size, sorted(cfg.sizes))}; choose one of {sorted(cfg.sizes)}."
+        )
+    return SUITES[suite](cfg)
 
 
 COMMANDS = {"train": run_train, "evaluate": run_evaluate, "data": run_data, "bench": run_bench}

@@ -51,8 +51,9 @@ def test_an_unfinished_suite_and_a_bad_suite_are_one_sentence(tmp_path, capsys):
     assert "runs of the control suite are not finished" in capsys.readouterr().err
     assert main(["bench", "contrl"]) == 2
     assert "Unknown bench suite 'contrl' (did you mean control?)" in capsys.readouterr().err
-    assert main(["bench", "control", "size=huge"]) == 2
-    assert "Unknown bench size 'huge'" in capsys.readouterr().err
+    for suite in ("control", "text", "bound", "speed"):
+        assert main(["bench", suite, "size=huge"]) == 2
+        assert "Unknown bench size 'huge'" in capsys.readouterr().err
 
 
 def test_speed_quick_runs_every_speed_benchmark_and_gathers_their_tables(tmp_path, capsys):

@@ -148,8 +148,6 @@ def sweep(cfg: DictConfig, task: str, method: str, seeds: list[int]) -> None:
 
 def run(cfg: DictConfig) -> dict:
     """Train every run of the size that is not finished (train=true), then write the report."""
-    if cfg.size not in cfg.sizes:
-        raise RLSFTError(f"Unknown bench size {cfg.size!r}; choose one of {sorted(cfg.sizes)}.")
     size = cfg.sizes[cfg.size]
     if cfg.train:  # a run is finished when its folder has a summary: only the others are swept
         for task in size.tasks:

@@ -22,8 +22,6 @@ from rlsft.errors import RLSFTError
 
 def run(cfg: DictConfig) -> dict:
     scripts, results = Path(cfg.scripts).expanduser(), Path(cfg.results).expanduser()
-    if cfg.size not in cfg.sizes:
-        raise RLSFTError(f"Unknown bench size {cfg.size!r}; choose one of {sorted(cfg.sizes)}.")
     if not scripts.is_dir():
         raise RLSFTError(f"{scripts} holds no benchmark scripts; run `rlsft bench speed` from the repository root.")
     results.mkdir(parents=True, exist_ok=True)
