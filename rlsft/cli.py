@@ -19,7 +19,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from rlsft.configs import default_budget
 from rlsft.configs.compose import compose_config
-from rlsft.errors import RLSFTError, did_you_mean, reason
+from rlsft.errors import RLSFTError, did_you_mean, reason, rlsft_cause
 from rlsft.sweep import check, hydra_app, multirun
 
 # torchrl logs each replay-buffer allocation at INFO, to stdout; the CLI's output is its progress bars
@@ -41,6 +41,7 @@ def run_train(overrides: list[str]) -> dict:
 
 def run_evaluate(overrides: list[str]) -> dict:
     from rlsft import checkpoint
+    from rlsft.experiments import make_domain
     from rlsft.loop import CHECKPOINT
 
     cfg = compose_config("evaluate", overrides)
@@ -53,20 +54,9 @@ def run_evaluate(overrides: list[str]) -> dict:
         path = path / CHECKPOINT
     state = checkpoint.load(path)
     train_cfg = OmegaConf.create(state["config"])
-    if train_cfg.get("domain", "control") == "text":
-        from rlsft.experiments.text import held_out_evaluation, text_policy, text_sampler
-
-        policy, tokenizer = text_policy(train_cfg)
-        policy.load_state_dict(state["learner"]["policy"])
-        metrics = held_out_evaluation(train_cfg, text_sampler(train_cfg, policy, tokenizer))(cfg.episodes)
-    else:
-        from rlsft.envs import env_dims
-        from rlsft.experiments.control import evaluation_metrics
-        from rlsft.policies import make_policy
-
-        policy = make_policy(train_cfg.policy, *env_dims(train_cfg.env.id))
-        policy.load_state_dict(state["learner"]["policy"])
-        metrics = evaluation_metrics(policy, train_cfg.env, cfg.episodes, cfg.seed, tuple(state["score_range"]))
+    policy, evaluate = make_domain(train_cfg).evaluated_policy(train_cfg, cfg.seed, state)
+    policy.load_state_dict(state["learner"]["policy"])
+    metrics = evaluate(cfg.episodes)
     return {"checkpoint": str(path), "step": state["learner"]["step"], "episodes": cfg.episodes, **metrics}
 
 
@@ -151,10 +141,8 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 2
     except OmegaConfBaseException as error:  # a config value that cannot be resolved or has the wrong type
-        cause = error.__cause__
-        message = (
-            str(cause) if isinstance(cause, RLSFTError) else f"Bad config value ({reason(error)}); fix that override."
-        )
+        cause = rlsft_cause(error)
+        message = str(cause) if cause is not None else f"Bad config value ({reason(error)}); fix that override."
         print(f"rlsft: error: {message}", file=sys.stderr)
         return 2
     print(json.dumps(result, indent=2))

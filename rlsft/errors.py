@@ -18,6 +18,14 @@ def reason(error: BaseException) -> str:
     return lines[0] if lines else type(error).__name__
 
 
+def rlsft_cause(error: BaseException) -> RLSFTError | None:
+    """The RLSFTError behind a library's error, if any (OmegaConf wraps a resolver's error, twice, as context)."""
+    seen = error
+    while seen is not None and not isinstance(seen, RLSFTError):
+        seen = seen.__cause__ or seen.__context__
+    return seen
+
+
 def did_you_mean(word: str, options: list[str]) -> str:
     """' (did you mean X?)' for the option nearest to a mistyped `word`, else ''."""
     close = difflib.get_close_matches(word, options, n=1, cutoff=0.8)

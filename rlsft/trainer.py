@@ -17,13 +17,10 @@ from omegaconf import DictConfig, OmegaConf
 from rlsft import checkpoint
 from rlsft.algorithms import make_algorithm
 from rlsft.errors import RLSFTError, reason
-from rlsft.experiments.control import control_experiment
-from rlsft.experiments.text import text_experiment
+from rlsft.experiments import make_domain
 from rlsft.learner import Learner, LearnerConfig
 from rlsft.loop import LoopConfig, fit
 from rlsft.plots import learning_curve
-
-EXPERIMENTS = {"control": control_experiment, "text": text_experiment}
 
 
 def import_module_named(module: str) -> None:
@@ -44,12 +41,12 @@ def train(cfg: DictConfig) -> dict[str, float | str]:
         raise RLSFTError(f"seed={cfg.seed!r} is not an integer in [0, 2**32); pass seed=<such an integer>.")
     checkpoint.seed_everything(cfg.seed)
     algorithm = make_algorithm(cfg.algorithm.name, OmegaConf.to_container(cfg.algorithm.options, resolve=True))
-    if cfg.domain not in algorithm.domains:
+    if cfg.domain.name not in algorithm.domains:
         raise RLSFTError(
-            f"{algorithm.name} runs on {' or '.join(algorithm.domains)} envs, and {cfg.env.name} is a {cfg.domain}"
-            f" env; pick another algorithm= or env=."
+            f"{algorithm.name} runs on {' or '.join(algorithm.domains)} envs, and {cfg.env.name} is a"
+            f" {cfg.domain.name} env; pick another algorithm= or env=."
         )
-    experiment = EXPERIMENTS[cfg.domain](cfg, algorithm, LearnerConfig.from_config(cfg.learner))
+    experiment = make_domain(cfg).experiment(cfg, algorithm, LearnerConfig.from_config(cfg.learner))
     learner = Learner(experiment.policy, algorithm, experiment.learner_config)
     run_dir = Path(cfg.run_dir)
     env = cfg.env.get("id", cfg.env.name)

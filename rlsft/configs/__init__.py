@@ -20,6 +20,18 @@ def gradient_steps(rollout: DictConfig) -> int:
 OmegaConf.register_new_resolver("rlsft.gradient_steps", gradient_steps, replace=True)
 
 
+def per_domain(values: dict, *, _root_: DictConfig) -> object:
+    """The value of `values` (one per domain: `${rlsft.per_domain:{control: 10.0, text: 1.0}}`) for this run's
+    domain: how an algorithm's YAML gives an option a default on each domain."""
+    domain = _root_.domain.name
+    if domain not in values:
+        raise RLSFTError(f"This option has defaults for the {sorted(values)} domains only, not {domain}; set it.")
+    return values[domain]
+
+
+OmegaConf.register_new_resolver("rlsft.per_domain", per_domain, replace=True)
+
+
 def default_budget(overrides: list[str]) -> list[str]:
     """Training takes the paper's budget where CUDA is present, else `cpu`, unless `budget=` is given."""
     if any(override.startswith("budget=") for override in overrides):

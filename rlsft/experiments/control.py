@@ -15,7 +15,7 @@ from rlsft.data import TrajectoryDataset, TrajectorySource, curate, load_dataset
 from rlsft.envs import env_dims, evaluate_policy, normalized_score
 from rlsft.envs.rollouts import RolloutSource
 from rlsft.errors import RLSFTError
-from rlsft.experiments.base import Experiment
+from rlsft.experiments.base import Domain, Evaluate, Experiment
 from rlsft.learner import LearnerConfig, resolve_device
 from rlsft.options import checked_options
 from rlsft.policies import frozen_log_prob, make_policy
@@ -98,7 +98,8 @@ def offline_experiment(cfg: DictConfig, algorithm: Algorithm, learner_config: Le
     else:
         scores = (float(cfg.env.ref_min_score), float(cfg.env.ref_max_score))
     return Experiment(
-        policy, source, learner_config, episode_evaluation(policy, cfg, scores), dataset.name, "normalized_score",
+        policy, source, learner_config, episode_evaluation(policy, cfg.env, cfg.seed + 10_000, scores), dataset.name,
+        "normalized_score",
         about={"trajectories_kept": len(trajectories), "trajectories_total": len(dataset.trajectories)},
         metadata={"score_range": list(scores)},
     )  # fmt: skip
@@ -118,17 +119,26 @@ def rollout_experiment(cfg: DictConfig, algorithm: Algorithm, learner_config: Le
     )
     scores = (float(cfg.env.ref_min_score), float(cfg.env.ref_max_score))
     return Experiment(
-        policy, source, learner_config.sized_for(0), episode_evaluation(policy, cfg, scores), "rollouts",
-        "normalized_score", about={"frames": cfg.algorithm.rollout.frames}, metadata={"score_range": list(scores)},
+        policy, source, learner_config.sized_for(0), episode_evaluation(policy, cfg.env, cfg.seed + 10_000, scores),
+        "rollouts", "normalized_score", about={"frames": cfg.algorithm.rollout.frames}, metadata={"score_range": list(scores)},
     )  # fmt: skip
 
 
-def episode_evaluation(policy: nn.Module, cfg: DictConfig, scores: tuple[float, float]):
-    """evaluate(episodes): the deterministic policy's returns and normalised scores."""
-    return lambda episodes: evaluation_metrics(policy, cfg.env, episodes, cfg.seed + 10_000, scores)
+def episode_evaluation(policy: nn.Module, env_cfg: DictConfig, seed: int, scores: tuple[float, float]) -> Evaluate:
+    """evaluate(episodes): the deterministic policy's returns and normalised scores, episodes seeded from `seed`."""
+    return lambda episodes: evaluation_metrics(policy, env_cfg, episodes, seed, scores)
 
 
-def control_experiment(cfg: DictConfig, algorithm: Algorithm, learner_config: LearnerConfig) -> Experiment:
-    if algorithm.source == "rollouts":
-        return rollout_experiment(cfg, algorithm, learner_config)
-    return offline_experiment(cfg, algorithm, learner_config)
+class Control(Domain):
+    """MuJoCo envs: offline datasets for the SFT family, fresh rollouts for PPO; scored by D4RL's normalisation."""
+
+    name = "control"
+
+    def experiment(self, cfg: DictConfig, algorithm: Algorithm, learner_config: LearnerConfig) -> Experiment:
+        if algorithm.source == "rollouts":
+            return rollout_experiment(cfg, algorithm, learner_config)
+        return offline_experiment(cfg, algorithm, learner_config)
+
+    def evaluated_policy(self, cfg: DictConfig, seed: int, metadata: dict) -> tuple[nn.Module, Evaluate]:
+        policy = make_policy(cfg.policy, *env_dims(cfg.env.id))
+        return policy, episode_evaluation(policy, cfg.env, seed, tuple(metadata["score_range"]))

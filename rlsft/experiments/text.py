@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import copy
 import warnings
-from collections.abc import Callable
 
 from omegaconf import DictConfig, OmegaConf
+from torch import nn
 from transformers import PreTrainedTokenizerBase
 
 from rlsft.algorithms import Algorithm
@@ -22,7 +22,7 @@ from rlsft.envs.text import TextExample, TextTask, make_task
 from rlsft.envs.text_rollouts import TextRolloutSource
 from rlsft.envs.text_sampling import TextSampler, completion_rates
 from rlsft.envs.verifiers import Verifier, make_verifier
-from rlsft.experiments.base import Experiment
+from rlsft.experiments.base import Domain, Evaluate, Experiment
 from rlsft.learner import LearnerConfig, resolve_device
 from rlsft.options import checked_options
 from rlsft.policies import frozen_log_prob
@@ -74,7 +74,7 @@ def checked_examples(cfg: DictConfig, verifier: Verifier, split: str) -> list[Te
     return examples
 
 
-def held_out_evaluation(cfg: DictConfig, sampler: TextSampler) -> Callable[[int], dict[str, float]]:
+def held_out_evaluation(cfg: DictConfig, sampler: TextSampler) -> Evaluate:
     """evaluate(prompts): greedy completions of the first `prompts` held-out prompts, scored."""
     held_out = checked_examples(cfg, sampler.verifier, "test")
     return lambda prompts: completion_rates(sampler.sample(held_out[:prompts], 1, temperature=0.0))
@@ -110,3 +110,16 @@ def text_experiment(cfg: DictConfig, algorithm: Algorithm, learner_config: Learn
     source = TrajectorySource(trajectory_buffer(trajectories, algorithm.sampling, learner_config.batch_size, device))
     about = {"completions_kept": len(trajectories), "completions_total": len(completions)}
     return Experiment(policy, source, learner_config, evaluate, data, "accuracy", about)
+
+
+class Text(Domain):
+    """Text tasks with a verifier: curated completions for the SFT family, fresh groups for GRPO; greedy accuracy."""
+
+    name = "text"
+
+    def experiment(self, cfg: DictConfig, algorithm: Algorithm, learner_config: LearnerConfig) -> Experiment:
+        return text_experiment(cfg, algorithm, learner_config)
+
+    def evaluated_policy(self, cfg: DictConfig, seed: int, metadata: dict) -> tuple[nn.Module, Evaluate]:
+        policy, tokenizer = text_policy(cfg)  # greedy decoding: the seed does not enter
+        return policy, held_out_evaluation(cfg, text_sampler(cfg, policy, tokenizer))
