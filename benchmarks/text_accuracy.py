@@ -44,7 +44,8 @@ import transformers  # noqa: E402
 
 from rlsft.cli import compose_config  # noqa: E402
 from rlsft.cli import main as rlsft  # noqa: E402
-from rlsft.experiments.text import held_out_evaluation, text_policy, text_sampler  # noqa: E402
+from rlsft.experiments.text import held_out_evaluation, text_sampler  # noqa: E402
+from rlsft.policies import make_policy  # noqa: E402
 
 METHODS = {  # method -> overrides of `rlsft train env=arithmetic`
     "sft": ["algorithm=sft", "evaluation.every=200"],
@@ -87,8 +88,7 @@ def base_accuracy(args: argparse.Namespace) -> float:
         *args.overrides,
     ]
     cfg = compose_config("train", overrides)
-    policy, tokenizer = text_policy(cfg)
-    return held_out_evaluation(cfg, text_sampler(cfg, policy, tokenizer))(cfg.evaluation.episodes)["accuracy"]
+    return held_out_evaluation(cfg, text_sampler(cfg, make_policy(cfg.policy)))(cfg.evaluation.episodes)["accuracy"]
 
 
 def curve(run_dir: Path) -> dict[str, list[float]]:

@@ -73,7 +73,7 @@ from rlsft.envs.text_rollouts import TextRolloutSource
 from rlsft.envs.text_sampling import TextSampler
 from rlsft.envs.verifiers import make_verifier
 from rlsft.learner import Learner, LearnerConfig
-from rlsft.policies.causal_lm import encode_prompts, load_causal_lm, text_batch
+from rlsft.policies.causal_lm import CausalLMPolicy, encode_prompts, text_batch
 from rlsft.tiny_lm import SHIPPED
 
 TASK = {"digits": 2, "operations": ["+"], "train_size": 2000, "test_size": 200}
@@ -109,7 +109,8 @@ def learner_config(steps: int, batch_size: int, lr: float) -> LearnerConfig:
 
 def rlsft_sft(examples: list[TextExample], batch_size: int, steps: int) -> Run:
     """rlsft's SFT step, as rlsft.tiny_lm trains: pre-encoded examples, a text_batch per step."""
-    policy, tokenizer = load_causal_lm(str(SHIPPED))
+    policy = CausalLMPolicy.from_config(str(SHIPPED))
+    tokenizer = policy.tokenizer
     prompts = encode_prompts(tokenizer, [example.prompt for example in examples])
     completions = [completion_tokens(tokenizer, example) for example in examples]
     sft = make_algorithm("sft", {"reduction": "token_mean"})
@@ -126,8 +127,9 @@ def rlsft_sft(examples: list[TextExample], batch_size: int, steps: int) -> Run:
 
 def rlsft_grpo(examples: list[TextExample], steps: int, lengths: list[float]) -> Run:
     """rlsft's text GRPO path: a round of 64 scored completions, then one gradient step on them."""
-    policy, tokenizer = load_causal_lm(str(SHIPPED))
-    sampler = TextSampler(make_generator("transformers", policy, tokenizer), tokenizer,
+    policy = CausalLMPolicy.from_config(str(SHIPPED))
+    tokenizer = policy.tokenizer
+    sampler = TextSampler(make_generator("transformers", policy), tokenizer,
                           make_verifier("exact_numeric", {}), max_new_tokens=MAX_NEW_TOKENS)  # fmt: skip
     source = TextRolloutSource(sampler, examples, prompts_per_batch=PROMPTS, samples_per_prompt=SAMPLES,
                                temperature=1.0, epochs=1, minibatches=1, seed=SEED)  # fmt: skip
@@ -199,7 +201,7 @@ def trl_settings(out: str, batch_size: int, steps: int, lr: float) -> dict:
 
 
 def trl_sft(examples: list[TextExample], batch_size: int, steps: int, out: str, overrides: dict) -> Trainer:
-    _, tokenizer = load_causal_lm(str(SHIPPED))
+    tokenizer = CausalLMPolicy.from_config(str(SHIPPED)).tokenizer
     records = [{"prompt": example.prompt, "completion": " #### " + example.answer} for example in examples]
     trainer = trl.SFTTrainer(
         model=AutoModelForCausalLM.from_pretrained(SHIPPED),
@@ -213,7 +215,7 @@ def trl_sft(examples: list[TextExample], batch_size: int, steps: int, out: str, 
 
 
 def trl_grpo(examples: list[TextExample], steps: int, out: str, overrides: dict, lengths: list[float]) -> Trainer:
-    _, tokenizer = load_causal_lm(str(SHIPPED))
+    tokenizer = CausalLMPolicy.from_config(str(SHIPPED)).tokenizer
     verifier = make_verifier("exact_numeric", {})
 
     def exact_numeric(completions: list[str], answer: list[str], completion_ids: list[list[int]], **_) -> list[float]:
@@ -313,7 +315,7 @@ def main() -> None:
     datasets.disable_progress_bars()
     load_at_start = os.getloadavg()[0]
     examples = make_task("arithmetic", TASK).examples("train")
-    _, tokenizer = load_causal_lm(str(SHIPPED))
+    tokenizer = CausalLMPolicy.from_config(str(SHIPPED)).tokenizer
     response = statistics.fmean(len(completion_tokens(tokenizer, example)) for example in examples)
     total = response + statistics.fmean(len(p) for p in encode_prompts(tokenizer, [e.prompt for e in examples]))
 

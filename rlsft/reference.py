@@ -25,7 +25,7 @@ def reference_policy(dataset: TrajectoryDataset, cfg: DictConfig, observation_di
     settings = OmegaConf.to_yaml({"policy": cfg.policy, "learner": cfg.reference.learner, "seed": cfg.seed})
     key = hashlib.blake2b(f"{dataset.fingerprint}\n{settings}".encode(), digest_size=8).hexdigest()
     folder = Path(cfg.data_dir).expanduser() / "references" / f"{dataset.name.replace('/', '-')}-{key}"
-    policy = make_policy(cfg.policy, observation_dim, action_dim, dataset.trajectories)
+    policy = make_policy(cfg.policy, dataset.trajectories, observation_dim=observation_dim, action_dim=action_dim)
     policy_path = folder / "policy.pt"
     if not policy_path.exists():  # trained here or read from the cache, the run draws the same numbers after
         with checkpoint.rng_preserved():

@@ -68,7 +68,7 @@ def pretrain(
     """Trains until held-out greedy accuracy >= target_accuracy; saves model and tokenizer to `out`."""
     seed_everything(seed)
     tokenizer = char_tokenizer()
-    policy = CausalLMPolicy(tiny_llama(len(tokenizer), hidden_size=64, layers=2))
+    policy = CausalLMPolicy(tiny_llama(len(tokenizer), hidden_size=64, layers=2), tokenizer)
     task = make_task("arithmetic", TASK)
     train, test = task.examples("train"), task.examples("test")
     learner = Learner(
@@ -79,7 +79,7 @@ def pretrain(
     )  # fmt: skip
     cfg = compose_config("train", ["env=arithmetic"])  # held-out accuracy as `rlsft train env=arithmetic` measures it
     sampler = TextSampler(
-        TransformersGenerator(policy.model, 0, 1), tokenizer, text_verifier(cfg), cfg.env.max_new_tokens
+        TransformersGenerator.from_config(policy), tokenizer, text_verifier(cfg), cfg.env.max_new_tokens
     )
     rng = random.Random(seed)
     accuracy = 0.0

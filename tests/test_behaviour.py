@@ -61,7 +61,7 @@ def test_made_datasets_load_back_with_reference_scores(kind, shipped, tmp_path) 
 def test_replay_starts_with_the_untrained_policy(shipped) -> None:
     """replay/000 is the step-0 snapshot: PPO's initial actor, as seeding rebuilds it."""
     seed_everything(0)  # the tiny run's seed; the trainer builds the policy right after seeding
-    untrained = make_policy(compose_config("train", ["algorithm=ppo"]).policy, 11, 3)
+    untrained = make_policy(compose_config("train", ["algorithm=ppo"]).policy, observation_dim=11, action_dim=3)
     replay = checkpoint.load(shipped["root"] / "hopper" / "replay" / "000.pt")["policy"]
     for name, tensor in untrained.actor.state_dict().items():
         assert torch.equal(tensor, replay[name]), name

@@ -7,6 +7,7 @@ from transformers import LlamaConfig, LlamaForCausalLM
 
 from rlsft.envs.generation import TransformersGenerator
 from rlsft.policies.causal_lm import CausalLMPolicy
+from rlsft.tiny_lm import char_tokenizer
 
 PAD, EOS, BOS = 0, 1, 2
 
@@ -27,7 +28,7 @@ def test_sampling_log_probs_equal_the_policys_log_prob() -> None:
     assert batch["tokens"].shape == batch["mask"].shape == batch["sample_log_prob"].shape
     assert batch["mask"].any(-1).all()
     with torch.no_grad():
-        log_prob = CausalLMPolicy(model).log_prob(batch)
+        log_prob = CausalLMPolicy(model, char_tokenizer()).log_prob(batch)
     torch.testing.assert_close(log_prob, batch["sample_log_prob"], atol=1e-4, rtol=1e-4)
     # After an end-of-sequence token nothing more is an action.
     for row in range(len(prompts)):
@@ -46,7 +47,9 @@ def test_the_control_losses_serve_text_unchanged() -> None:
     batch = TransformersGenerator(model, PAD, EOS).generate([[BOS, 5, 6], [BOS, 7]], max_new_tokens=8)
     batch["ref_log_prob"] = batch["sample_log_prob"]  # pi_ref = the frozen start model that sampled
     for algorithm in (IWSFT(q="policy", alpha=1.0, w_max=16.0, self_normalize=False, reduction="token_mean"), SFT()):
-        policy = CausalLMPolicy(tiny_llama().train())  # the same weights as the sampler: pi = q = pi_ref
+        policy = CausalLMPolicy(
+            tiny_llama().train(), char_tokenizer()
+        )  # the same weights as the sampler: pi = q = pi_ref
         before = [p.detach().clone() for p in policy.parameters()]
         learner = Learner(policy, algorithm, LearnerConfig(steps=3, lr=1e-3, warmup_steps=0, device="cpu"))
         metrics = [learner.train_step(batch) for _ in range(3)]

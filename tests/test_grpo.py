@@ -8,6 +8,7 @@ from test_generation import BOS, EOS, PAD, tiny_llama
 from rlsft.algorithms.grpo import GRPO, group_advantages
 from rlsft.envs.generation import TransformersGenerator
 from rlsft.policies.causal_lm import CausalLMPolicy
+from rlsft.tiny_lm import char_tokenizer
 
 
 def test_group_advantages_match_a_hand_computation() -> None:
@@ -29,7 +30,7 @@ def test_grpo_loss_on_sampled_text() -> None:
     batch["reward"] = torch.tensor([1.0, 0.0, 0.0, 0.0, 1.0, 1.0, 0.0, 1.0])
     batch["group"] = torch.tensor([0, 0, 0, 0, 1, 1, 1, 1])
     batch["ref_log_prob"] = batch["sample_log_prob"]
-    output = GRPO(kl_coef=0.1).loss(CausalLMPolicy(model), batch)
+    output = GRPO(kl_coef=0.1).loss(CausalLMPolicy(model, char_tokenizer()), batch)
     assert output.metrics["clip_fraction"] == 0 and output.metrics["log_ratio_max"] < 1e-4  # on-policy
     assert output.metrics["kl_to_ref"].abs() < 1e-6
     output.loss.backward()

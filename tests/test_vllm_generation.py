@@ -11,12 +11,12 @@ pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="vLLM gene
 
 def test_vllm_log_probs_equal_the_policys_log_prob(tmp_path):
     from rlsft.envs.generation import make_generator
-    from rlsft.policies.causal_lm import encode_prompts, load_causal_lm
+    from rlsft.policies.causal_lm import CausalLMPolicy, encode_prompts
     from rlsft.tiny_lm import SHIPPED
 
-    policy, tokenizer = load_causal_lm(str(SHIPPED))
-    policy = policy.cuda()
-    generator = make_generator("vllm", policy, tokenizer)
+    policy = CausalLMPolicy.from_config(str(SHIPPED)).cuda()
+    tokenizer = policy.tokenizer
+    generator = make_generator("vllm", policy)
     batch = generator.generate(encode_prompts(tokenizer, ["What is 12 + 34?", "What is 5 + 70?"]), 8, temperature=1.0)
     assert batch["mask"].any(-1).all()
     with torch.no_grad():

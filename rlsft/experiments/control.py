@@ -90,7 +90,7 @@ def offline_experiment(cfg: DictConfig, algorithm: Algorithm, learner_config: Le
     if algorithm.init_from_reference:
         policy = copy.deepcopy(reference).requires_grad_(True)
     else:
-        policy = make_policy(cfg.policy, *dims, dataset.trajectories)
+        policy = make_policy(cfg.policy, dataset.trajectories, observation_dim=dims[0], action_dim=dims[1])
     learner_config = learner_config.sized_for(len(trajectories))
     source = TrajectorySource(trajectory_buffer(trajectories, algorithm.sampling, learner_config.batch_size, device))
     if dataset.ref_min_score is not None and dataset.ref_max_score is not None:  # Minari's own, else D4RL's
@@ -108,7 +108,8 @@ def offline_experiment(cfg: DictConfig, algorithm: Algorithm, learner_config: Le
 def rollout_experiment(cfg: DictConfig, algorithm: Algorithm, learner_config: LearnerConfig) -> Experiment:
     """A fresh policy and a collector over parallel copies of the env."""
     device = resolve_device(learner_config.device)
-    policy = make_policy(cfg.policy, *env_dims(cfg.env.id)).to(device)
+    observation_dim, action_dim = env_dims(cfg.env.id)
+    policy = make_policy(cfg.policy, observation_dim=observation_dim, action_dim=action_dim).to(device)
     options = {key: value for key, value in cfg.algorithm.rollout.items() if key != "frames"}
     source = RolloutSource(
         policy,
@@ -140,5 +141,6 @@ class Control(Domain):
         return offline_experiment(cfg, algorithm, learner_config)
 
     def evaluated_policy(self, cfg: DictConfig, seed: int, metadata: dict) -> tuple[nn.Module, Evaluate]:
-        policy = make_policy(cfg.policy, *env_dims(cfg.env.id))
+        observation_dim, action_dim = env_dims(cfg.env.id)
+        policy = make_policy(cfg.policy, observation_dim=observation_dim, action_dim=action_dim)
         return policy, episode_evaluation(policy, cfg.env, seed, tuple(metadata["score_range"]))

@@ -12,7 +12,6 @@ import warnings
 
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
-from transformers import PreTrainedTokenizerBase
 
 from rlsft.algorithms import Algorithm
 from rlsft.data import TrajectorySource, curate, trajectory_buffer
@@ -25,15 +24,10 @@ from rlsft.envs.verifiers import Verifier, make_verifier
 from rlsft.experiments.base import Domain, Evaluate, Experiment
 from rlsft.learner import LearnerConfig, resolve_device
 from rlsft.options import checked_options
-from rlsft.policies import frozen_log_prob
-from rlsft.policies.causal_lm import CausalLMPolicy, load_causal_lm
+from rlsft.policies import frozen_log_prob, make_policy
+from rlsft.policies.causal_lm import CausalLMPolicy
 
 SUPPLIED = ("sampler", "examples", "seed", "reference")  # TextRolloutSource's arguments that are not options
-
-
-def text_policy(cfg: DictConfig) -> tuple[CausalLMPolicy, PreTrainedTokenizerBase]:
-    """The start model and its tokenizer, as `policy.*` names them."""
-    return load_causal_lm(cfg.policy.model, cfg.policy.gguf_file, cfg.policy.dtype)
 
 
 def text_verifier(cfg: DictConfig) -> Verifier:
@@ -41,11 +35,11 @@ def text_verifier(cfg: DictConfig) -> Verifier:
     return make_verifier(cfg.verifier.name, OmegaConf.to_container(cfg.verifier.options, resolve=True))
 
 
-def text_sampler(cfg: DictConfig, policy: CausalLMPolicy, tokenizer: PreTrainedTokenizerBase) -> TextSampler:
+def text_sampler(cfg: DictConfig, policy: CausalLMPolicy) -> TextSampler:
     """Completions of the policy, scored by the configured verifier."""
-    generator = make_generator(cfg.generation.backend, policy, tokenizer)
+    generator = make_generator(cfg.generation.backend, policy)
     return TextSampler(
-        generator, tokenizer, text_verifier(cfg), cfg.env.max_new_tokens, cfg.generation.completions_per_call
+        generator, policy.tokenizer, text_verifier(cfg), cfg.env.max_new_tokens, cfg.generation.completions_per_call
     )
 
 
@@ -82,9 +76,8 @@ def held_out_evaluation(cfg: DictConfig, sampler: TextSampler) -> Evaluate:
 
 def text_experiment(cfg: DictConfig, algorithm: Algorithm, learner_config: LearnerConfig) -> Experiment:
     device = resolve_device(learner_config.device)
-    policy, tokenizer = text_policy(cfg)
-    policy = policy.to(device)
-    sampler = text_sampler(cfg, policy, tokenizer)
+    policy = make_policy(cfg.policy).to(device)  # the start model
+    sampler = text_sampler(cfg, policy)
     prompts = checked_examples(cfg, sampler.verifier, "train")
     # pi_ref: the start model, frozen before any step (a copy only when a loss reads it).
     reference = copy.deepcopy(policy).requires_grad_(False).eval() if algorithm.requires_ref_log_prob else None
@@ -102,7 +95,7 @@ def text_experiment(cfg: DictConfig, algorithm: Algorithm, learner_config: Learn
             f"{cfg.env.name} completions of the start model",
         )
     else:
-        completions, data = curated_completions(cfg.data, cfg.data_format, tokenizer), str(cfg.data)
+        completions, data = curated_completions(cfg.data, cfg.data_format, policy.tokenizer), str(cfg.data)
     trajectories = curate(completions, cfg.algorithm.curation.by, list(cfg.algorithm.curation.levels))
     if reference is not None:
         trajectories["ref_log_prob"] = frozen_log_prob(reference, trajectories)
@@ -121,5 +114,5 @@ class Text(Domain):
         return text_experiment(cfg, algorithm, learner_config)
 
     def evaluated_policy(self, cfg: DictConfig, seed: int, metadata: dict) -> tuple[nn.Module, Evaluate]:
-        policy, tokenizer = text_policy(cfg)  # greedy decoding: the seed does not enter
-        return policy, held_out_evaluation(cfg, text_sampler(cfg, policy, tokenizer))
+        policy = make_policy(cfg.policy)  # greedy decoding: the seed does not enter
+        return policy, held_out_evaluation(cfg, text_sampler(cfg, policy))

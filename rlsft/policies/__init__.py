@@ -1,4 +1,4 @@
-"""Policies: anything with `log_prob(batch) -> [B, T]` over the shared trajectory batch."""
+"""Policies, registered by name: one file each, anything with `log_prob(batch) -> [B, T]`."""
 
 from __future__ import annotations
 
@@ -7,29 +7,24 @@ from omegaconf import DictConfig, OmegaConf
 from tensordict import TensorDict
 from torch import nn
 
-from rlsft.errors import RLSFTError
-from rlsft.options import checked_options
 from rlsft.policies.actor_critic import ActorCritic
+from rlsft.policies.base import Policy
 from rlsft.policies.gaussian_mlp import GaussianMLP
+from rlsft.registry import build, import_all
 
-POLICIES = {"gaussian_mlp": GaussianMLP, "actor_critic": ActorCritic}
+import_all(__name__, __path__)
 
 
-def make_policy(
-    config: DictConfig, observation_dim: int, action_dim: int, trajectories: TensorDict | None = None
-) -> GaussianMLP | ActorCritic:
-    """The policy named by `policy.name`, sized for the env; the other keys are its arguments.
+def make_policy(config: DictConfig, trajectories: TensorDict | None = None, **supplied: int) -> Policy:
+    """The policy named by `policy.name`; the other keys are its arguments, `supplied` the env's sizes
+    (`observation_dim`, `action_dim`) where it has them.
 
     Given `trajectories`, a policy that standardises observations takes its statistics from them.
     """
-    if config.name not in POLICIES:
-        raise RLSFTError(f"Unknown policy {config.name!r}; choose one of {sorted(POLICIES)}.")
-    options = {key: value for key, value in OmegaConf.to_container(config, resolve=True).items() if key != "name"}
-    policy = POLICIES[config.name](
-        observation_dim,
-        action_dim,
-        **checked_options(POLICIES[config.name], options, "policy", ("observation_dim", "action_dim")),
-    )
+    member = Policy.registry.get(config.name)  # an unknown name is build's error
+    skipped = ("name", *(member.config_only if member else ()))
+    options = {key: value for key, value in OmegaConf.to_container(config, resolve=True).items() if key not in skipped}
+    policy = build(Policy, "policy", config.name, options, "policy", **supplied)
     if trajectories is not None and getattr(policy, "normalize_observations", False):
         policy.fit_observation_normalizer(trajectories)
     return policy
@@ -43,4 +38,4 @@ def frozen_log_prob(policy: nn.Module, trajectories: TensorDict, chunk: int = 25
     return torch.cat([policy.log_prob(part.to(device)).cpu() for part in trajectories.split(chunk)])
 
 
-__all__ = ["ActorCritic", "GaussianMLP", "frozen_log_prob", "make_policy"]
+__all__ = ["ActorCritic", "GaussianMLP", "Policy", "frozen_log_prob", "make_policy"]

@@ -14,11 +14,14 @@ import torch
 from tensordict import TensorDict
 from torch import nn
 
+from rlsft.policies.base import Policy
 from rlsft.policies.gaussian_mlp import GaussianMLP, mlp
 from rlsft.running_moments import RunningMoments
 
 
-class ActorCritic(nn.Module):
+class ActorCritic(Policy):
+    name = "actor_critic"
+
     def __init__(
         self,
         observation_dim: int,

@@ -18,6 +18,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedTokenize
 from transformers.utils import logging as hf_logging
 
 from rlsft.errors import RLSFTError, reason
+from rlsft.policies.base import Policy
 
 
 def position_ids(attention_mask: torch.Tensor) -> torch.Tensor:
@@ -68,29 +69,32 @@ def decode_responses(tokenizer: PreTrainedTokenizerBase, batch: TensorDict) -> l
     ]
 
 
-def load_causal_lm(
-    model: str, gguf_file: str | None = None, dtype: str = "float32"
-) -> tuple[CausalLMPolicy, PreTrainedTokenizerBase]:
-    """A causal LM and its tokenizer from a local folder or hub id (a GGUF file is de-quantised)."""
-    source = str(Path(model).expanduser()) if Path(model).expanduser().exists() else model
-    hf_logging.disable_progress_bar()  # a bar per load would interleave with the training bar
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(source, gguf_file=gguf_file)
-        network = AutoModelForCausalLM.from_pretrained(source, gguf_file=gguf_file, dtype=getattr(torch, dtype))
-    except (OSError, ValueError) as error:
-        raise RLSFTError(
-            f"Cannot load the causal LM {model!r} ({reason(error)}); set policy.model to a local model folder"
-            " (or a hub id on a machine with hub access)."
-        ) from error
-    if tokenizer.pad_token_id is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    return CausalLMPolicy(network), tokenizer
+class CausalLMPolicy(Policy):
+    """A causal LM as a policy over text batches; it keeps the tokenizer its samplers encode and decode with."""
 
+    name = "causal_lm"
+    config_only = ("finetune_lr",)  # the LLM learner's rate (configs/learner/llm.yaml)
 
-class CausalLMPolicy(nn.Module):
-    def __init__(self, model: nn.Module) -> None:
+    def __init__(self, model: nn.Module, tokenizer: PreTrainedTokenizerBase) -> None:
         super().__init__()
-        self.model = model
+        self.model, self.tokenizer = model, tokenizer
+
+    @classmethod
+    def from_config(cls, model: str, gguf_file: str | None = None, dtype: str = "float32") -> CausalLMPolicy:
+        """A causal LM and its tokenizer from a local folder or hub id (a GGUF file is de-quantised)."""
+        source = str(Path(model).expanduser()) if Path(model).expanduser().exists() else model
+        hf_logging.disable_progress_bar()  # a bar per load would interleave with the training bar
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(source, gguf_file=gguf_file)
+            network = AutoModelForCausalLM.from_pretrained(source, gguf_file=gguf_file, dtype=getattr(torch, dtype))
+        except (OSError, ValueError) as error:
+            raise RLSFTError(
+                f"Cannot load the causal LM {model!r} ({reason(error)}); set policy.model to a local model folder"
+                " (or a hub id on a machine with hub access)."
+            ) from error
+        if tokenizer.pad_token_id is None:
+            tokenizer.pad_token = tokenizer.eos_token
+        return cls(network, tokenizer)
 
     def token_log_prob(self, tokens: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """log p(tokens_t | tokens_<t) as [B, L]; position 0 has no context and gets 0."""

@@ -12,6 +12,7 @@ from torch.distributions import Normal
 from torchrl.modules import MLP
 
 from rlsft.errors import RLSFTError
+from rlsft.policies.base import Policy
 
 _HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
 
@@ -32,12 +33,14 @@ def mlp(in_features: int, out_features: int, hidden_sizes: Sequence[int], activa
     )
 
 
-class GaussianMLP(nn.Module):
+class GaussianMLP(Policy):
     """MLP with a tanh mean and a state-independent log-std; log-probs on raw actions.
 
     Observations are optionally standardised with dataset statistics held as buffers, so
     they travel with every checkpoint.
     """
+
+    name = "gaussian_mlp"
 
     def __init__(
         self,

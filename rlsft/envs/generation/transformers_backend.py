@@ -1,33 +1,28 @@
-"""Generation backends behind one interface: prompts in, a text batch with sampling log-probs out.
-
-The batch (policies/causal_lm.py) holds `tokens`, `attention_mask`, `mask` (response tokens
-up to and including the end-of-sequence token) and `sample_log_prob` [B, L]: the log-prob
-each token had under the sampler, so losses never recompute what the sampler gave.
-"""
+"""Generation with transformers' `model.generate` (CPU or GPU): the default backend."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol
 
 import torch
 from tensordict import TensorDict
 from torch import nn
-from transformers import PreTrainedTokenizerBase
 
-from rlsft.errors import RLSFTError
-from rlsft.policies.causal_lm import pad, position_ids
-
-
-class Generator(Protocol):
-    def generate(self, prompts: Sequence[Sequence[int]], max_new_tokens: int, temperature: float) -> TensorDict: ...
+from rlsft.envs.generation.base import Generator
+from rlsft.policies.causal_lm import CausalLMPolicy, pad, position_ids
 
 
-class TransformersGenerator:
+class TransformersGenerator(Generator):
     """Batched, KV-cached sampling with `model.generate` (CPU or GPU); temperature only."""
+
+    name = "transformers"
 
     def __init__(self, model: nn.Module, pad_id: int, eos_id: int) -> None:
         self.model, self.pad_id, self.eos_id = model, pad_id, eos_id
+
+    @classmethod
+    def from_config(cls, policy: CausalLMPolicy) -> TransformersGenerator:
+        return cls(policy.model, policy.tokenizer.pad_token_id, policy.tokenizer.eos_token_id)
 
     @torch.no_grad()
     def generate(self, prompts: Sequence[Sequence[int]], max_new_tokens: int, temperature: float = 1.0) -> TensorDict:
@@ -74,14 +69,3 @@ class TransformersGenerator:
             },
             batch_size=[len(prompts)],
         )
-
-
-def make_generator(backend: str, policy: nn.Module, tokenizer: PreTrainedTokenizerBase) -> Generator:
-    """The generation backend `backend` over the policy's model (the one being trained)."""
-    if backend == "transformers":
-        return TransformersGenerator(policy.model, tokenizer.pad_token_id, tokenizer.eos_token_id)
-    if backend == "vllm":
-        from rlsft.envs.vllm_generation import VLLMGenerator
-
-        return VLLMGenerator(policy.model, tokenizer)
-    raise RLSFTError(f"Unknown generation.backend {backend!r}; choose transformers or vllm.")
