@@ -23,7 +23,7 @@ from tensordict import TensorDict
 from torch import nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
-from rlsft.algorithms.base import REDUCTIONS, Algorithm, LossOutput, nll_loss
+from rlsft.algorithms.base import Algorithm, LossOutput, check_reduction, nll_loss
 from rlsft.algorithms.importance_weights import importance_weights, trajectory_log_ratio
 from rlsft.errors import RLSFTError
 
@@ -51,8 +51,7 @@ class IWSFT(Algorithm):
         super().__init__()
         if q not in Q_KINDS:
             raise RLSFTError(f"Unknown q {q!r} for iw-SFT; set algorithm.options.q to one of {list(Q_KINDS)}.")
-        if reduction not in REDUCTIONS:
-            raise RLSFTError(f"Unknown reduction {reduction!r}; set it to one of {list(REDUCTIONS)}.")
+        check_reduction(reduction)
         if len(per_step_clip) != 2:
             raise RLSFTError(f"algorithm.options.per_step_clip={list(per_step_clip)} needs two numbers, [low, high].")
         if not 0 <= ema_decay <= 1 or copy_every < 1:
