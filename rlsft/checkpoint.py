@@ -6,15 +6,13 @@ import os
 import random
 import re
 import tempfile
-from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from tensordict import TensorDict
 
 from rlsft.errors import RLSFTError, reason
 
@@ -106,13 +104,3 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
-
-
-def queue_state(queue: Iterable[TensorDict]) -> list[dict[str, torch.Tensor]]:
-    """Minibatches waiting in a batch source, as weights_only-loadable dicts of tensors."""
-    return [minibatch.to_dict() for minibatch in queue]
-
-
-def load_queue(state: list[dict[str, torch.Tensor]]) -> deque[TensorDict]:
-    """The minibatches `queue_state` saved; each has the batch contract's [B, T] `mask`."""
-    return deque(TensorDict(minibatch, batch_size=[len(minibatch["mask"])]) for minibatch in state)

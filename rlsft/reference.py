@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
@@ -10,6 +9,7 @@ from torch import nn
 
 from rlsft import checkpoint
 from rlsft.algorithms.bc import BC
+from rlsft.cache_key import cache_key
 from rlsft.data import TrajectoryDataset, TrajectorySource, trajectory_buffer
 from rlsft.learner import Learner, LearnerConfig
 from rlsft.loop import LoopConfig, fit
@@ -23,7 +23,7 @@ def reference_policy(dataset: TrajectoryDataset, cfg: DictConfig, observation_di
     policy and learner settings and the seed; an interrupted training resumes there.
     """
     settings = OmegaConf.to_yaml({"policy": cfg.policy, "learner": cfg.reference.learner, "seed": cfg.seed})
-    key = hashlib.blake2b(f"{dataset.fingerprint}\n{settings}".encode(), digest_size=8).hexdigest()
+    key = cache_key([f"{dataset.fingerprint}\n{settings}"], digest_size=8)
     folder = Path(cfg.data_dir).expanduser() / "references" / f"{dataset.name.replace('/', '-')}-{key}"
     policy = make_policy(cfg.policy, dataset.trajectories, observation_dim=observation_dim, action_dim=action_dim)
     policy_path = folder / "policy.pt"

@@ -139,6 +139,15 @@ def test_user_errors_are_one_sentence(hopper_minari, data_dir, tmp_path, capsys)
         (["algorithm=iw_sft", "algorithm.options.alpha=abc"], "algorithm.options.alpha='abc' should be a number"),
         (["algorithm=iw_sft", "algorithm.options.ema_decay=2"], "ema_decay=2 must lie in [0, 1]"),
         (["algorithm=iw_sft", "algorithm.options.per_step_clip=[1]"], "per_step_clip=[1] needs two numbers"),
+        (
+            ["algorithm.options.reduction=token-mean"],
+            "Unknown reduction 'token-mean' (did you mean token_mean?); set algorithm.options.reduction to one of",
+        ),
+        (["algorithm=iw_sft", "algorithm.options.reduction=foo"], "set algorithm.options.reduction to one of"),
+        (
+            ["algorithm=iw_sft", "algorithm.options.per_step_clip=[2,1]"],
+            "The weight clip algorithm.options.per_step_clip=[2, 1] needs 0 <= low <= high",
+        ),
         (["log_every=0"], "log_every, checkpoint_every"),
         (["evaluation.every=-1"], "evaluation.every not negative"),
         (["resume=maybe"], "'maybe' is not a valid bool"),

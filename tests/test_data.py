@@ -19,6 +19,7 @@ from minari import EpisodeData, create_dataset_from_buffers
 from minari.data_collector.episode_buffer import EpisodeBuffer
 from tensordict import TensorDict
 
+from rlsft.cache_key import cache_key
 from rlsft.cli import main
 from rlsft.data import curate, load_dataset, trajectory_buffer
 from rlsft.data.minari_io import write_minari
@@ -49,6 +50,14 @@ def test_minari_and_d4rl_files_load_to_the_same_tensordict(hopper_minari, hopper
 def test_minari_dataset_loads_by_folder_too(hopper_minari, data_dir):
     by_path = load_dataset(str(data_dir / "minari" / hopper_minari), "/nonexistent")
     assert (by_path.trajectories == load_dataset(hopper_minari, data_dir).trajectories).all()
+
+
+def test_cache_keys_stay_what_the_caches_on_disk_were_named_with():
+    """blake2b made with the digest size (reference.py 8 bytes, the dataset fingerprint 12) and sha256 cut short
+    (text completions, 6): a change here would orphan every cached dataset and pi_ref."""
+    assert cache_key(["rec", b"ipe"], digest_size=8) == "e51e2b9d730f7a81"
+    assert cache_key([b"a", b"b"], digest_size=12) == "2048fd15436876b1b96211b1"
+    assert cache_key(['{"a": 1}'], digest_size=6, algorithm="sha256") == "f9d86028c6e0"
 
 
 def test_episodes_split_at_terminals_and_timeouts():

@@ -165,3 +165,8 @@ def test_policy_q_needs_no_extra_network() -> None:
 def test_bad_options_are_explained(options: dict) -> None:
     with pytest.raises(RLSFTError):
         IWSFT(**options)
+
+
+def test_importance_weights_refuse_clip_bounds_that_are_no_range() -> None:
+    with pytest.raises(RLSFTError, match=r"The weight clip w_min/w_max=\[2.0, 1.0\] needs 0 <= low <= high"):
+        importance_weights(torch.zeros(3), 1.0, 2.0, 1.0, self_normalize=False)

@@ -9,9 +9,19 @@ import torch
 from tensordict import TensorDict
 from torch import nn
 
+from rlsft.errors import RLSFTError, did_you_mean
 from rlsft.registry import Registered
 
 REDUCTIONS = ("trajectory_mean", "token_mean")
+
+
+def check_reduction(reduction: str) -> None:
+    """Refuses a `reduction` that `nll_loss` does not know, in the words of the config option that sets it."""
+    if reduction not in REDUCTIONS:
+        raise RLSFTError(
+            f"Unknown reduction {reduction!r}{did_you_mean(reduction, list(REDUCTIONS))}; set"
+            f" algorithm.options.reduction to one of {list(REDUCTIONS)}."
+        )
 
 
 @dataclass
@@ -62,11 +72,10 @@ def nll_loss(
       trajectory_mean: mean over the batch of (w_i * per-trajectory mean NLL)   (control)
       token_mean:      sum_i sum_t w_it NLL_it / total real steps                (LLM)
     """
+    check_reduction(reduction)
     nll = -log_prob * mask
     if weight is not None:
         nll = nll * (weight.unsqueeze(-1) if weight.dim() == 1 else weight)
     if reduction == "trajectory_mean":
         return (nll.sum(-1) / mask.sum(-1).clamp(min=1)).mean()
-    if reduction == "token_mean":
-        return nll.sum() / mask.sum().clamp(min=1)
-    raise ValueError(f"reduction must be one of {REDUCTIONS}, not {reduction!r}")
+    return nll.sum() / mask.sum().clamp(min=1)  # token_mean

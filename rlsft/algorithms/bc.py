@@ -11,7 +11,7 @@ from __future__ import annotations
 from tensordict import TensorDict
 from torch import nn
 
-from rlsft.algorithms.base import REDUCTIONS, Algorithm, LossOutput, nll_loss
+from rlsft.algorithms.base import Algorithm, LossOutput, check_reduction, nll_loss
 
 
 class BC(Algorithm):
@@ -19,8 +19,7 @@ class BC(Algorithm):
 
     def __init__(self, reduction: str = "trajectory_mean") -> None:
         super().__init__()
-        if reduction not in REDUCTIONS:
-            raise ValueError(f"reduction must be one of {REDUCTIONS}, not {reduction!r}")
+        check_reduction(reduction)
         self.reduction = reduction
 
     def loss(self, policy: nn.Module, batch: TensorDict) -> LossOutput:

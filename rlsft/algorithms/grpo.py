@@ -14,7 +14,7 @@ from tensordict import TensorDict
 from torch import nn
 
 from rlsft.algorithms.base import Algorithm, LossOutput
-from rlsft.algorithms.policy_gradient import clipped_surrogate
+from rlsft.algorithms.policy_gradient import clipped_surrogate, k3_kl
 
 
 def group_advantages(reward: torch.Tensor, group: torch.Tensor, scale: bool = True, eps: float = 1e-4) -> torch.Tensor:
@@ -50,8 +50,8 @@ class GRPO(Algorithm):
         log_prob = policy.log_prob(batch)
         loss, metrics = clipped_surrogate(log_prob, batch["sample_log_prob"], advantage, mask, self.clip_epsilon)
         if self.kl_coef > 0:
-            delta = (batch["ref_log_prob"] - log_prob) * mask
-            kl = ((delta.exp() - delta - 1) * mask).sum() / mask.sum()  # k3, unbiased and >= 0
+            # KL(pi_theta || pi_ref), the mean over response tokens; padding is zeroed before exp
+            kl = (k3_kl((batch["ref_log_prob"] - log_prob) * mask) * mask).sum() / mask.sum()
             loss = loss + self.kl_coef * kl
             metrics["kl_to_ref"] = kl.detach()
         return LossOutput(loss, metrics)

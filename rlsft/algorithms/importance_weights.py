@@ -8,8 +8,11 @@ after subtracting the max, so the largest weight is exactly 1 before that divisi
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import torch
+
+from rlsft.errors import RLSFTError
 
 _LOG_RATIO_BOUND = 1e30  # |alpha * rho| stays finite in float64 for any alpha < 1e270
 
@@ -18,6 +21,16 @@ def effective_sample_size(log_weights: torch.Tensor) -> torch.Tensor:
     """(sum w)^2 / sum w^2 from log-weights (-inf for none), without overflow."""
     shifted = (log_weights - log_weights.max()).exp()
     return shifted.sum() ** 2 / (shifted**2).sum()
+
+
+def check_clip_bounds(bounds: Sequence[float], what: str) -> None:
+    """Refuses weight clip bounds unless they are [low, high] with 0 <= low <= high, high finite and above 0:
+    log(high) bounds the log-weights, and a high of 0 would weight every trajectory 0. `what` names them."""
+    if len(bounds) != 2:
+        raise RLSFTError(f"The weight clip {what}={list(bounds)} needs two numbers, [low, high].")
+    low, high = bounds
+    if not 0 <= low <= high < math.inf or high == 0:
+        raise RLSFTError(f"The weight clip {what}={list(bounds)} needs 0 <= low <= high, with high finite and above 0.")
 
 
 def trajectory_log_ratio(log_q: torch.Tensor, log_ref: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -41,8 +54,7 @@ def importance_weights(
     Returns the weights in log_ratio's dtype (zero on padding) and their statistics:
     mean/min/max of the clipped w and the effective sample size (sum w)^2 / sum w^2.
     """
-    if not 0 <= w_min <= w_max < math.inf or w_max == 0:
-        raise ValueError(f"need 0 <= w_min <= w_max, w_max finite and positive; got [{w_min}, {w_max}]")
+    check_clip_bounds((w_min, w_max), "w_min/w_max")
     valid = torch.ones_like(log_ratio, dtype=torch.bool) if mask is None else mask.bool()
     rho = log_ratio.detach().double().nan_to_num(0.0).clamp(-_LOG_RATIO_BOUND, _LOG_RATIO_BOUND)
     log_w = (alpha * rho).clamp(min=math.log(w_min) if w_min > 0 else None, max=math.log(w_max))

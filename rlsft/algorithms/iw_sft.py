@@ -23,8 +23,8 @@ from tensordict import TensorDict
 from torch import nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
-from rlsft.algorithms.base import REDUCTIONS, Algorithm, LossOutput, nll_loss
-from rlsft.algorithms.importance_weights import importance_weights, trajectory_log_ratio
+from rlsft.algorithms.base import Algorithm, LossOutput, check_reduction, nll_loss
+from rlsft.algorithms.importance_weights import check_clip_bounds, importance_weights, trajectory_log_ratio
 from rlsft.errors import RLSFTError
 
 Q_KINDS = ("ema", "policy", "copy")
@@ -51,17 +51,13 @@ class IWSFT(Algorithm):
         super().__init__()
         if q not in Q_KINDS:
             raise RLSFTError(f"Unknown q {q!r} for iw-SFT; set algorithm.options.q to one of {list(Q_KINDS)}.")
-        if reduction not in REDUCTIONS:
-            raise RLSFTError(f"Unknown reduction {reduction!r}; set it to one of {list(REDUCTIONS)}.")
-        if len(per_step_clip) != 2:
-            raise RLSFTError(f"algorithm.options.per_step_clip={list(per_step_clip)} needs two numbers, [low, high].")
+        check_reduction(reduction)
         if not 0 <= ema_decay <= 1 or copy_every < 1:
             raise RLSFTError(
                 f"algorithm.options.ema_decay={ema_decay} must lie in [0, 1] and copy_every={copy_every} be positive."
             )
-        for low, high, what in ((w_min, w_max, "w_min/w_max"), (*per_step_clip, "per_step_clip")):
-            if not 0 <= low <= high < float("inf") or high == 0:
-                raise RLSFTError(f"iw-SFT clip {what} = [{low}, {high}] needs 0 <= low <= high, high finite and > 0.")
+        check_clip_bounds((w_min, w_max), "algorithm.options.w_min/w_max")
+        check_clip_bounds(per_step_clip, "algorithm.options.per_step_clip")
         self.alpha, self.w_min, self.w_max = alpha, w_min, w_max
         self.self_normalize, self.per_step, self.per_step_clip = self_normalize, per_step, tuple(per_step_clip)
         self.reduction = reduction

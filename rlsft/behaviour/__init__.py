@@ -192,6 +192,65 @@ def ensure_dataset(spec: str, env_cfg: DictConfig, data_dir: str) -> None:
     make_dataset(env_cfg, kind, steps, data_dir)
 
 
+def run_snapshots(run_dir: Path) -> list[dict]:
+    """The PPO run's snapshots in step order, refused unless there are two or more from step 0 on."""
+    snapshots = [checkpoint.load(path) for path in sorted((run_dir / "snapshots").glob("step*.pt"))]
+    if len(snapshots) < 2 or snapshots[0]["step"] != 0:
+        raise RLSFTError(
+            f"{run_dir} lacks snapshots from step 0 on; train PPO with evaluation.every=N evaluation.snapshots=true."
+        )
+    return snapshots
+
+
+def logged_returns(train_csv: Path) -> list[tuple[int, float]]:
+    """(step, episode_return) of each train.csv row that logged finished training episodes."""
+    with train_csv.open() as file:
+        return [
+            (int(row["step"]), float(row["episode_return"]))
+            for row in csv.DictReader(file)
+            if row.get("episode_return")
+        ]
+
+
+def sampled_return(logged: list[tuple[int, float]], step: int, window: int = 5) -> float:
+    """The mean of the last `window` returns logged at or before `step` (-inf if none): the return with
+    sampled actions, as the datasets will hold them."""
+    recent = [value for logged_step, value in logged if logged_step <= step][-window:]
+    return sum(recent) / len(recent) if recent else float("-inf")
+
+
+def medium_index(snapshots: list[dict], logged: list[tuple[int, float]], expert_return: float) -> int:
+    """The snapshot after step 0 whose sampled return is closest to a third of the expert's."""
+    return min(
+        range(1, len(snapshots)), key=lambda i: abs(sampled_return(logged, snapshots[i]["step"]) - expert_return / 3)
+    )
+
+
+def replay_frames(steps: list[int], frames_per_step: float) -> list[int]:
+    """Frames to roll out each replay snapshot (at `steps`) for: the frames collected between two snapshots
+    come half from the one before, half from the one after, the policy's progress between them taken as linear."""
+    frames = []
+    for index, step in enumerate(steps):
+        before = step - steps[index - 1] if index > 0 else 0
+        after = steps[index + 1] - step if index < len(steps) - 1 else 0
+        frames.append(round((before + after) / 2 * frames_per_step))
+    return frames
+
+
+def actor_policy(state: dict) -> dict:
+    """The actor's part of an actor-critic state dict, as a shipped policy file holds it."""
+    return {"policy": {k.removeprefix("actor."): v for k, v in state.items() if k.startswith("actor.")}}
+
+
+def write_policies(folder: Path, policies: dict[str, dict], record: dict) -> None:
+    """Replaces `folder` with the actors of `policies` (named `expert`, `medium`, `replay/000`, ...) and `record`."""
+    shutil.rmtree(folder, ignore_errors=True)
+    (folder / "replay").mkdir(parents=True)
+    for name, state in policies.items():
+        checkpoint.save_atomic(actor_policy(state), folder / f"{name}.pt")
+    (folder / "record.json").write_text(json.dumps(record, indent=2))
+
+
 def export_policies(
     run_dir: str | Path,
     env_name: str,
@@ -203,55 +262,21 @@ def export_policies(
     """Pick expert (final) and medium (a third of its return) from a PPO run and ship their actors.
 
     Returns are those of sampled actions, which is how the datasets are recorded (D4RL's
-    medium policies likewise reach a third of the expert's return as sampled).
+    medium policies likewise reach a third of the expert's return as sampled): the training
+    episodes logged just before each snapshot, and the last ones for the expert.
 
     medium-replay's record is what the agent saw until it reached medium: the snapshots from
     the untrained policy (step 0) to medium, each rolled out for half the frames collected
     in the interval before it and half of those in the interval after it.
     """
     run_dir = Path(run_dir)
-    snapshot_paths = sorted((run_dir / "snapshots").glob("step*.pt"))
-    final = checkpoint.load(run_dir / "checkpoint.pt")
-    snapshots = [checkpoint.load(path) for path in snapshot_paths]
-    if len(snapshots) < 2 or snapshots[0]["step"] != 0:
-        raise RLSFTError(
-            f"{run_dir} lacks snapshots from step 0 on; train PPO with evaluation.every=N evaluation.snapshots=true."
-        )
-    # Returns with sampled actions, as the datasets will hold them: the training episodes
-    # logged just before each snapshot, and the last ones for the expert.
-    logged = [(int(r["step"]), float(r["episode_return"])) for r in csv.DictReader((run_dir / "train.csv").open())
-              if r.get("episode_return")]  # fmt: skip
-
-    def sampled_return(step: int, window: int = 5) -> float:
-        recent = [value for logged_step, value in logged if logged_step <= step][-window:]
-        return sum(recent) / len(recent) if recent else float("-inf")
-
-    expert_return = sampled_return(logged[-1][0]) if logged else float("nan")
-    medium_index = min(
-        range(1, len(snapshots)), key=lambda i: abs(sampled_return(snapshots[i]["step"]) - expert_return / 3)
-    )
-    folder = root / env_name
-    shutil.rmtree(folder, ignore_errors=True)
-    (folder / "replay").mkdir(parents=True)
-
-    def actor(state: dict) -> dict:
-        return {"policy": {k.removeprefix("actor."): v for k, v in state.items() if k.startswith("actor.")}}
-
-    checkpoint.save_atomic(actor(final["learner"]["policy"]), folder / "expert.pt")
-    checkpoint.save_atomic(actor(snapshots[medium_index]["policy"]), folder / "medium.pt")
+    final, snapshots = checkpoint.load(run_dir / "checkpoint.pt"), run_snapshots(run_dir)
+    logged = logged_returns(run_dir / "train.csv")
+    expert_return = sampled_return(logged, logged[-1][0]) if logged else float("nan")
+    medium = medium_index(snapshots, logged, expert_return)
+    replay = snapshots[: medium + 1]
     config = OmegaConf.to_container(OmegaConf.create(final["config"]))
     frames_per_step = config["algorithm"]["rollout"]["frames"] / config["learner"]["steps"]
-    # The frames collected between two snapshots come half from the one before, half from the
-    # one after: the policy's progress between them taken as linear.
-    steps = [snapshot["step"] for snapshot in snapshots[: medium_index + 1]]
-    replay, replay_frames = [], []
-    for index, step in enumerate(steps):
-        name = f"replay/{index:03d}"
-        checkpoint.save_atomic(actor(snapshots[index]["policy"]), folder / f"{name}.pt")
-        replay.append(name)
-        before = step - steps[index - 1] if index > 0 else 0
-        after = steps[index + 1] - step if index < medium_index else 0
-        replay_frames.append(round((before + after) / 2 * frames_per_step))
     policy_cfg = config["policy"]
     record = {
         "observation_dim": observation_dim,
@@ -262,14 +287,16 @@ def export_policies(
             "normalize_observations": True,
         },
         "expert_return": expert_return,  # sampled actions (training episodes)
-        "medium_return": sampled_return(snapshots[medium_index]["step"]),
+        "medium_return": sampled_return(logged, snapshots[medium]["step"]),
         "expert_deterministic_return": json.loads((run_dir / "summary.json").read_text())["return_mean"],
-        "medium_deterministic_return": snapshots[medium_index]["eval"]["return_mean"],
-        "medium_step": snapshots[medium_index]["step"],
-        "replay": replay,
-        "replay_frames": replay_frames,
+        "medium_deterministic_return": snapshots[medium]["eval"]["return_mean"],
+        "medium_step": snapshots[medium]["step"],
+        "replay": [f"replay/{index:03d}" for index in range(len(replay))],
+        "replay_frames": replay_frames([snapshot["step"] for snapshot in replay], frames_per_step),
         "command": command,
         "ppo": {"env": config["env"]["id"], "seed": config["seed"], **config["algorithm"]},
     }
-    (folder / "record.json").write_text(json.dumps(record, indent=2))
+    policies = {"expert": final["learner"]["policy"], "medium": snapshots[medium]["policy"]}
+    policies |= {name: snapshot["policy"] for name, snapshot in zip(record["replay"], replay, strict=True)}
+    write_policies(root / env_name, policies, record)
     return record

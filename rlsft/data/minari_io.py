@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import math
 import os
 import warnings
@@ -16,6 +15,7 @@ from minari import EpisodeData, MinariDataset, create_dataset_from_buffers
 from minari.data_collector.episode_buffer import EpisodeBuffer
 
 from rlsft import checkpoint
+from rlsft.cache_key import cache_key
 from rlsft.data.trajectories import TrajectoryDataset, flat_to_trajectories
 from rlsft.errors import RLSFTError, reason
 
@@ -133,12 +133,8 @@ def episode_steps(dataset: MinariDataset, name: str) -> dict[str, torch.Tensor]:
 
 def files_key(folder: Path) -> str:
     """A hash of the dataset folder's files: their paths, sizes and modification times."""
-    digest = hashlib.blake2b(digest_size=8)
-    for path in sorted(folder.resolve().rglob("*")):
-        if path.is_file():
-            stat = path.stat()
-            digest.update(f"{path}|{stat.st_size}|{stat.st_mtime_ns}\n".encode())
-    return digest.hexdigest()
+    files = [(path, path.stat()) for path in sorted(folder.resolve().rglob("*")) if path.is_file()]
+    return cache_key((f"{path}|{stat.st_size}|{stat.st_mtime_ns}\n" for path, stat in files), digest_size=8)
 
 
 def cached_steps(path: Path) -> dict[str, torch.Tensor] | None:

@@ -6,7 +6,6 @@ Both give the scored text batch of envs/text_sampling.py, so curation filters ei
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 from collections.abc import Sequence
@@ -17,6 +16,7 @@ from omegaconf import DictConfig, OmegaConf
 from tensordict import TensorDict
 from transformers import PreTrainedTokenizerBase
 
+from rlsft.cache_key import cache_key
 from rlsft.envs.text import TextExample
 from rlsft.envs.text.jsonl import read_records
 from rlsft.envs.text_sampling import TextSampler
@@ -47,7 +47,7 @@ def sampled_completions(
         "verifier": OmegaConf.to_container(cfg.verifier, resolve=True),
         "sampling": OmegaConf.to_container(cfg.sampling, resolve=True),
     }
-    key = hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:12]
+    key = cache_key([json.dumps(recipe, sort_keys=True)], digest_size=6, algorithm="sha256")
     path = Path(cfg.data_dir).expanduser() / "text" / f"{cfg.env.name}-{key}"
     if not path.exists():
         with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):

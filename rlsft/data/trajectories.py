@@ -13,7 +13,6 @@ from deep inside torch (or, worse, a NaN loss).
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -21,6 +20,7 @@ import numpy as np
 import torch
 from tensordict import TensorDict
 
+from rlsft.cache_key import cache_key
 from rlsft.errors import RLSFTError
 
 FIELDS = ("observation", "action", "reward", "terminated", "truncated")
@@ -42,11 +42,8 @@ class TrajectoryDataset:
     @property
     def fingerprint(self) -> str:
         """A content hash: the cache key for everything derived from this data (e.g. pi_ref)."""
-        digest = hashlib.blake2b(digest_size=12)
-        mask = self.trajectories["mask"]
-        for key in ("observation", "action", ("next", "reward")):
-            digest.update(self.trajectories[key][mask].numpy().tobytes())
-        return digest.hexdigest()
+        mask, keys = self.trajectories["mask"], ("observation", "action", ("next", "reward"))
+        return cache_key((self.trajectories[key][mask].numpy().tobytes() for key in keys), digest_size=12)
 
 
 def episode_ends(terminated: np.ndarray, truncated: np.ndarray) -> np.ndarray:

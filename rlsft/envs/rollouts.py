@@ -14,7 +14,6 @@ from __future__ import annotations
 import copy
 import functools
 import io
-from collections import deque
 from collections.abc import Iterator
 
 import torch
@@ -23,7 +22,7 @@ from torchrl.collectors import Collector, MultiSyncCollector
 from torchrl.objectives.value.functional import generalized_advantage_estimate
 from torchrl.weight_update import SharedMemWeightSyncScheme
 
-from rlsft import checkpoint
+from rlsft.envs.minibatches import MinibatchQueue
 from rlsft.envs.mujoco import TensorFunction
 from rlsft.envs.vector_env import VectorControlEnv
 from rlsft.errors import RLSFTError
@@ -104,7 +103,7 @@ class RolloutSource:
                 " make num_envs a multiple of workers."
             )
         self.policy, self.device = policy, device
-        self.epochs, self.minibatches, self.gamma, self.lmbda = epochs, minibatches, gamma, lmbda
+        self.gamma, self.lmbda = gamma, lmbda
         self.normalize_rewards = normalize_rewards
         self.env_id, self.num_envs, self.workers, self.seed = env_id, num_envs, workers, seed
         self.env = VectorControlEnv(env_id, num_envs) if workers == 1 else None  # else the workers own the envs
@@ -121,7 +120,7 @@ class RolloutSource:
         self.episode_return = torch.zeros(num_envs, dtype=torch.float64)
         self.finished_returns: list[float] = []
         self.frames = 0
-        self.queue: deque[TensorDict] = deque()
+        self.queue = MinibatchQueue(epochs, minibatches, device=device)
         self.unseen_observations: torch.Tensor | None = None
 
     def collect(self) -> TensorDict:
@@ -178,9 +177,7 @@ class RolloutSource:
         self.collector = self.rollouts = None
 
     def sample(self) -> TensorDict:
-        if not self.queue:
-            self.refill()
-        return self.queue.popleft()
+        return self.queue.next(self.refill)
 
     def metrics(self) -> dict[str, float]:
         """Environment frames so far and the mean raw return of episodes finished since last asked."""
@@ -197,9 +194,7 @@ class RolloutSource:
         self.unseen_observations = rollout["observation"].flatten(0, 1)
         self.frames += rollout.numel()
         reward = self.scale_rewards(rollout["next", "reward"].squeeze(-1), rollout["next", "done"].squeeze(-1))
-        steps = self.advantage_steps(rollout, reward)
-        for _ in range(self.epochs):
-            self.queue.extend(steps[torch.randperm(len(steps), device=self.device)].chunk(self.minibatches))
+        self.queue.fill(self.advantage_steps(rollout, reward))
 
     @torch.no_grad()
     def advantage_steps(self, rollout: TensorDict, reward: torch.Tensor) -> TensorDict:
@@ -248,7 +243,7 @@ class RolloutSource:
         minibatches left of the current rollout and the statistics in progress."""
         return {
             "env": self.env.episodes_state() if self.env is not None else self.workers_episodes(),
-            "queue": checkpoint.queue_state(self.queue),
+            "queue": self.queue.state_dict(),
             "unseen_observations": self.unseen_observations,
             "return_moments": self.return_moments.state_dict(),
             "discounted_return": self.discounted_return,
@@ -278,7 +273,7 @@ class RolloutSource:
             if not holds_worker_states(state["env"], self.workers):
                 raise ValueError(f"the checkpoint holds no episode states of {self.workers} collector workers")
             self.workers_state = state["env"]
-        self.queue = checkpoint.load_queue(state["queue"])
+        self.queue.load_state_dict(state["queue"])
         self.unseen_observations = state["unseen_observations"]
         self.return_moments.load_state_dict(state["return_moments"])
         self.discounted_return, self.episode_return = state["discounted_return"], state["episode_return"]

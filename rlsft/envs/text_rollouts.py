@@ -9,14 +9,13 @@ normalises each completion's reward within its own prompt's group.
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Sequence
 
 import torch
 from tensordict import TensorDict
 from torch import nn
 
-from rlsft import checkpoint
+from rlsft.envs.minibatches import MinibatchQueue
 from rlsft.envs.text import TextExample
 from rlsft.envs.text_sampling import TextSampler, completion_rates
 from rlsft.errors import RLSFTError
@@ -56,17 +55,14 @@ class TextRolloutSource:
             samples_per_prompt,
             temperature,
         )
-        self.epochs, self.minibatches = epochs, minibatches
-        self.order = torch.Generator().manual_seed(seed)  # prompt order: its state is checkpointed
+        self.order = torch.Generator().manual_seed(seed)  # prompt order and minibatch shuffles: checkpointed
         self.pending: list[int] = []  # prompts of this pass not yet drawn
-        self.queue: deque[TensorDict] = deque()
+        self.queue = MinibatchQueue(epochs, minibatches, generator=self.order)
         self.completions = 0
         self.last_rates: dict[str, float] = {}
 
     def sample(self) -> TensorDict:
-        if not self.queue:
-            self.refill()
-        return self.queue.popleft()
+        return self.queue.next(self.refill)
 
     def next_prompts(self) -> list[TextExample]:
         while len(self.pending) < self.prompts_per_batch:
@@ -82,9 +78,7 @@ class TextRolloutSource:
         self.completions += len(batch)
         self.last_rates = completion_rates(batch)
         groups = batch["group"].view(self.prompts_per_batch, self.samples_per_prompt)[:, 0]
-        for _ in range(self.epochs):
-            for chosen in groups[torch.randperm(len(groups), generator=self.order)].chunk(self.minibatches):
-                self.queue.append(batch[torch.isin(batch["group"], chosen)])
+        self.queue.fill(groups, lambda chosen: batch[torch.isin(batch["group"], chosen)])  # whole groups
 
     def metrics(self) -> dict[str, float]:
         """Completions so far and the rates of the latest round of completions (reward curve)."""
@@ -95,7 +89,7 @@ class TextRolloutSource:
         return {
             "order": self.order.get_state(),
             "pending": self.pending,
-            "queue": checkpoint.queue_state(self.queue),
+            "queue": self.queue.state_dict(),
             "completions": self.completions,
             "last_rates": self.last_rates,
         }
@@ -103,7 +97,8 @@ class TextRolloutSource:
     def load_state_dict(self, state: dict) -> None:
         self.order.set_state(state["order"])
         self.pending, self.completions = list(state["pending"]), state["completions"]
-        self.queue, self.last_rates = checkpoint.load_queue(state["queue"]), state["last_rates"]
+        self.queue.load_state_dict(state["queue"])
+        self.last_rates = state["last_rates"]
 
     def close(self) -> None:
         pass
