@@ -25,6 +25,8 @@ CHECKPOINT = "checkpoint.pt"
 class BatchSource(Protocol):
     """Where batches come from: an offline dataset or fresh rollouts."""
 
+    keys: tuple[str, ...]  # the keys every batch holds
+
     def sample(self) -> TensorDict: ...
 
     def metrics(self) -> dict[str, float]: ...

@@ -10,7 +10,7 @@ from torch import nn
 from rlsft import checkpoint
 from rlsft.algorithms.bc import BC
 from rlsft.cache_key import cache_key
-from rlsft.data import TrajectoryDataset, TrajectorySource, trajectory_buffer
+from rlsft.data import TrajectoryDataset, TrajectorySource
 from rlsft.learner import Learner, LearnerConfig
 from rlsft.loop import LoopConfig, fit
 from rlsft.policies import make_policy
@@ -30,10 +30,10 @@ def reference_policy(dataset: TrajectoryDataset, cfg: DictConfig, observation_di
     if not policy_path.exists():  # trained here or read from the cache, the run draws the same numbers after
         with checkpoint.rng_preserved():
             learner = Learner(policy, BC(), LearnerConfig.from_config(cfg.reference.learner))
-            buffer = trajectory_buffer(dataset.trajectories, "uniform", learner.config.batch_size, learner.device)
             # pi_ref's own run: the outer run's logging and progress, no evaluation or snapshots
             loop = LoopConfig(log_every=cfg.log_every, checkpoint_every=cfg.checkpoint_every, progress=cfg.progress)
-            fit(learner, TrajectorySource(buffer), folder, loop, settings, label="pi_ref (BC on all data)")
+            source = TrajectorySource(dataset.trajectories, "uniform", learner.config.batch_size, learner.device)
+            fit(learner, source, folder, loop, settings, label="pi_ref (BC on all data)")
         checkpoint.save_atomic({"policy": policy.state_dict()}, policy_path)
     policy.load_state_dict(checkpoint.load(policy_path)["policy"])
     return policy.requires_grad_(False)

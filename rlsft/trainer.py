@@ -15,12 +15,13 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 from rlsft import checkpoint
-from rlsft.algorithms import make_algorithm
+from rlsft.algorithms import Algorithm, make_algorithm
 from rlsft.errors import RLSFTError, reason
 from rlsft.experiments import make_domain
 from rlsft.learner import Learner, LearnerConfig
-from rlsft.loop import LoopConfig, fit
+from rlsft.loop import BatchSource, LoopConfig, fit
 from rlsft.plots import learning_curve
+from rlsft.policies import Policy
 
 
 def import_module_named(module: str) -> None:
@@ -30,6 +31,16 @@ def import_module_named(module: str) -> None:
         raise RLSFTError(
             f"Cannot import {module!r} listed in imports ({reason(error)}); put it on PYTHONPATH."
         ) from error
+
+
+def check_batch_keys(algorithm: Algorithm, policy: Policy, source: BatchSource, data: str) -> None:
+    """Every key the loss and the policy read (their in_keys) must be in the batches the source gives."""
+    missing = [key for key in dict.fromkeys((*algorithm.in_keys, *policy.in_keys)) if key not in source.keys]
+    if missing:
+        raise RLSFTError(
+            f"{algorithm.name} reads {missing} from each batch, and batches of {data} hold {list(source.keys)}"
+            " only; choose an algorithm that reads those data, or data that hold those keys."
+        )
 
 
 def train(cfg: DictConfig) -> dict[str, float | str]:
@@ -47,6 +58,7 @@ def train(cfg: DictConfig) -> dict[str, float | str]:
             f" {cfg.domain.name} env; pick another algorithm= or env=."
         )
     experiment = make_domain(cfg).experiment(cfg, algorithm, LearnerConfig.from_config(cfg.learner))
+    check_batch_keys(algorithm, experiment.policy, experiment.source, experiment.data)
     learner = Learner(experiment.policy, algorithm, experiment.learner_config)
     run_dir = Path(cfg.run_dir)
     env = cfg.env.get("id", cfg.env.name)

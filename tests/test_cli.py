@@ -17,9 +17,11 @@ import torch
 from conftest import small_run, write_d4rl_file
 
 from rlsft import checkpoint
+from rlsft.algorithms import Algorithm
 from rlsft.cli import main
 
-ALGORITHMS = ["bc", "filtered_sft", "sft", "sft_q", "iw_sft", "iw_sft_q"]
+# Every registered algorithm that trains on control datasets (a new one is tested here without listing it).
+ALGORITHMS = sorted(name for name, a in Algorithm.registry.items() if "control" in a.domains and a.source == "dataset")
 
 
 def test_the_cli_prints_results_without_torchrl_info_logs(hopper_minari, data_dir, tmp_path):
@@ -261,3 +263,52 @@ def test_the_default_main_job_resolves(capsys) -> None:
     from rlsft.behaviour import behaviour_record
 
     assert behaviour_record("hopper")["replay"]  # the policies that make its dataset ship in the package
+
+
+# The quick settings of each registered algorithm that draws fresh rollouts: a new one fails until it has some.
+ROLLOUT_RUNS = {
+    "ppo": ["env=hopper", "algorithm.rollout.frames=256", "algorithm.rollout.num_envs=2",
+            "algorithm.rollout.frames_per_env=64", "algorithm.rollout.epochs=1", "algorithm.rollout.minibatches=2",
+            "evaluation.episodes=2", "env.max_episode_steps=50"],
+    "grpo": ["env=arithmetic", "env.task.options.train_size=8", "env.task.options.test_size=4",
+             "algorithm.rollout.prompts_per_batch=2", "algorithm.rollout.samples_per_prompt=2",
+             "evaluation.episodes=4", "learner.steps=2"],
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("algorithm", sorted(n for n, a in Algorithm.registry.items() if a.source == "rollouts"))
+def test_each_rollout_algorithm_trains_and_evaluates_end_to_end(algorithm, tmp_path, capsys):
+    if algorithm not in ROLLOUT_RUNS:
+        pytest.fail(f"{algorithm} draws rollouts and has no quick settings in ROLLOUT_RUNS: add them to test it")
+    run_dir = tmp_path / algorithm
+    common = [f"algorithm={algorithm}", f"run_dir={run_dir}", f"data_dir={tmp_path / 'data'}", "progress=false"]
+    assert main(["train", *common, "evaluation.every=0", "log_every=1", *ROLLOUT_RUNS[algorithm]]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert (
+        summary["algorithm"] == algorithm
+        and summary["steps"] == checkpoint.load(run_dir / "checkpoint.pt")["learner"]["step"]
+    )
+    assert main(["evaluate", f"checkpoint={run_dir}", "episodes=2"]) == 0
+    assert json.loads(capsys.readouterr().out)["step"] == summary["steps"]
+
+
+def test_an_algorithm_reading_a_key_its_batches_lack_is_one_sentence(
+    hopper_minari, data_dir, tmp_path, capsys, monkeypatch
+):
+    """The trainer checks the loss's in_keys against the batch source's keys before any step."""
+    (tmp_path / "reads_advantage.py").write_text(
+        "from rlsft.algorithms.bc import BC\n\n\nclass ReadsAdvantage(BC):\n"
+        '    name = "reads_advantage"\n    in_keys = ("mask", "advantage")\n'
+    )
+    (tmp_path / "configs" / "algorithm").mkdir(parents=True)
+    (tmp_path / "configs" / "algorithm" / "reads_advantage.yaml").write_text(
+        "defaults:\n  - bc\n  - _self_\nname: reads_advantage\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    run_dir = tmp_path / "run"
+    argv = small_run(hopper_minari, data_dir, run_dir, "algorithm=reads_advantage", "imports=[reads_advantage]",
+                     f"hydra.searchpath=[file://{tmp_path / 'configs'}]")  # fmt: skip
+    assert main(argv) == 2
+    error = capsys.readouterr().err.strip()
+    assert error.startswith("rlsft: error: reads_advantage reads ['advantage'] from each batch, and batches of")
+    assert error.count("\n") == 0 and not run_dir.exists()

@@ -66,6 +66,8 @@ def test_gae_matches_a_hand_computation(source: RolloutSource) -> None:
 
 def test_rollout_minibatches_feed_the_ppo_loss(source: RolloutSource) -> None:
     minibatch = source.sample()  # one rollout of 5 steps, 2 epochs x 1 minibatch
+    assert sorted(minibatch.keys()) == sorted(source.keys)  # the keys the trainer checks losses against
+    assert set(PPO().in_keys) <= set(source.keys)
     assert minibatch.batch_size == torch.Size([5]) and len(source.queue) == 1
     assert minibatch["action"].shape == (5, 1, 3) and minibatch["sample_log_prob"].shape == (5, 1)
     # Right after collection the policy is unchanged: the ratio is 1 and nothing is clipped.

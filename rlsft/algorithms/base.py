@@ -35,8 +35,10 @@ class Algorithm(Registered, nn.Module):
 
     Class attributes say what the trainer must provide:
       source: "dataset" (offline trajectories) or "rollouts" (fresh on-policy batches).
+      in_keys: the batch keys its loss reads itself (the policy's own are Policy.in_keys), checked
+        against the batch source's keys before training, as torchrl's losses declare theirs;
+        `ref_log_prob` [B, T] (log pi_ref) is one the experiment computes when an algorithm reads it.
       init_from_reference: start from pi_ref (BC on the full dataset) instead of scratch.
-      requires_ref_log_prob: the batch must carry `ref_log_prob` [B, T] under pi_ref.
       sampling: "uniform", or "quality" for the SFT(Q) multiset (method.md §2).
       domains: the kinds of env it runs on ("control": MuJoCo, "text": verifiable text tasks).
     Its module state (e.g. the q network) is saved and restored with every checkpoint.
@@ -44,8 +46,8 @@ class Algorithm(Registered, nn.Module):
 
     name: ClassVar[str]
     source: ClassVar[str] = "dataset"
+    in_keys: tuple[str, ...] = ("mask",)  # a class attribute, or a property where options decide (GRPO's KL)
     init_from_reference: ClassVar[bool] = False
-    requires_ref_log_prob: ClassVar[bool] = False
     sampling: ClassVar[str] = "uniform"
     domains: ClassVar[tuple[str, ...]] = ("control", "text")
     registry: ClassVar[dict[str, type[Algorithm]]] = {}

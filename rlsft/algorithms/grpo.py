@@ -41,8 +41,8 @@ class GRPO(Algorithm):
         self.clip_epsilon, self.kl_coef, self.scale_advantages = clip_epsilon, kl_coef, scale_advantages
 
     @property
-    def requires_ref_log_prob(self) -> bool:  # type: ignore[override]
-        return self.kl_coef > 0
+    def in_keys(self) -> tuple[str, ...]:  # type: ignore[override]
+        return ("mask", "reward", "group", "sample_log_prob", *(("ref_log_prob",) if self.kl_coef > 0 else ()))
 
     def loss(self, policy: nn.Module, batch: TensorDict) -> LossOutput:
         mask = batch["mask"]

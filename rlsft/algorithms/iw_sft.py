@@ -32,8 +32,8 @@ Q_KINDS = ("ema", "policy", "copy")
 
 class IWSFT(Algorithm):
     name = "iw_sft"
+    in_keys = ("mask", "ref_log_prob")
     init_from_reference = True
-    requires_ref_log_prob = True
 
     def __init__(
         self,

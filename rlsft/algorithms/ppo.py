@@ -20,6 +20,7 @@ class PPO(Algorithm):
     name = "ppo"
     source = "rollouts"
     domains = ("control",)
+    in_keys = ("mask", "advantage", "sample_log_prob", "observation", "value", "value_target")
 
     def __init__(
         self,

@@ -65,14 +65,15 @@ def trajectory_buffer(
 
 
 class TrajectorySource:
-    """Offline batches: whole trajectories sampled from a replay buffer.
+    """Offline batches: `batch_size` whole trajectories a call from a replay buffer of `trajectories`.
 
     It has no state of its own to checkpoint: the data are fixed and sampling draws from
     torch's global RNG, which checkpoints capture.
     """
 
-    def __init__(self, buffer: TensorDictReplayBuffer) -> None:
-        self.buffer = buffer
+    def __init__(self, trajectories: TensorDict, sampling: str, batch_size: int, device: torch.device) -> None:
+        self.buffer = trajectory_buffer(trajectories, sampling, batch_size, device)
+        self.keys = tuple(trajectories.keys())
 
     def sample(self) -> TensorDict:
         return self.buffer.sample()

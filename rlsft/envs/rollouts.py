@@ -75,6 +75,9 @@ class EpisodeCollector(Collector):
 
 
 class RolloutSource:
+    # What advantage_steps writes: each step a length-1 trajectory with its value, advantage and target.
+    keys = ("observation", "action", "sample_log_prob", "value", "advantage", "value_target", "mask")
+
     def __init__(
         self,
         policy: torch.nn.Module,

@@ -17,7 +17,7 @@ from torch import nn
 
 from rlsft.envs.minibatches import MinibatchQueue
 from rlsft.envs.text import TextExample
-from rlsft.envs.text_sampling import TextSampler, completion_rates
+from rlsft.envs.text_sampling import BATCH_KEYS, TextSampler, completion_rates
 from rlsft.errors import RLSFTError
 from rlsft.policies import frozen_log_prob
 
@@ -50,6 +50,7 @@ class TextRolloutSource:
         if not examples:
             raise RLSFTError("The text task gave no training prompts; give it a non-empty train split.")
         self.sampler, self.examples, self.reference = sampler, list(examples), reference
+        self.keys = (*BATCH_KEYS, *(("ref_log_prob",) if reference is not None else ()))
         self.prompts_per_batch, self.samples_per_prompt, self.temperature = (
             prompts_per_batch,
             samples_per_prompt,

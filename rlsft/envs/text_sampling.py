@@ -23,6 +23,10 @@ from rlsft.envs.text import TextExample
 from rlsft.envs.verifiers import Verifier
 from rlsft.policies.causal_lm import decode_responses, encode_prompts
 
+# What a scored batch holds (TextSampler.sample): the text batch, then the verdict of each completion.
+BATCH_KEYS = ("tokens", "attention_mask", "mask", "sample_log_prob", "reward", "return", "success", "format_ok",
+              "parse_error", "group", "episode")  # fmt: skip
+
 
 def trim_padding(batch: TensorDict) -> TensorDict:
     """Drops the columns no row attends to, at either end."""

@@ -11,7 +11,7 @@ from torch import nn
 
 from rlsft.algorithms import Algorithm
 from rlsft.behaviour import ensure_dataset
-from rlsft.data import TrajectoryDataset, TrajectorySource, curate, load_dataset, trajectory_buffer
+from rlsft.data import TrajectoryDataset, TrajectorySource, curate, load_dataset
 from rlsft.envs import env_dims, evaluate_policy, normalized_score
 from rlsft.envs.rollouts import RolloutSource
 from rlsft.errors import RLSFTError
@@ -83,16 +83,17 @@ def offline_experiment(cfg: DictConfig, algorithm: Algorithm, learner_config: Le
     check_dataset_fits_env(dataset, cfg.env.id, *dims)
     trajectories = curate(dataset.trajectories, cfg.algorithm.curation.by, list(cfg.algorithm.curation.levels))
     device = resolve_device(learner_config.device)
-    if algorithm.init_from_reference or algorithm.requires_ref_log_prob:
+    reads_reference = "ref_log_prob" in algorithm.in_keys
+    if algorithm.init_from_reference or reads_reference:
         reference = reference_policy(dataset, cfg, *dims).to(device)
-        if algorithm.requires_ref_log_prob:
+        if reads_reference:
             trajectories["ref_log_prob"] = frozen_log_prob(reference, trajectories)
     if algorithm.init_from_reference:
         policy = copy.deepcopy(reference).requires_grad_(True)
     else:
         policy = make_policy(cfg.policy, dataset.trajectories, observation_dim=dims[0], action_dim=dims[1])
     learner_config = learner_config.sized_for(len(trajectories))
-    source = TrajectorySource(trajectory_buffer(trajectories, algorithm.sampling, learner_config.batch_size, device))
+    source = TrajectorySource(trajectories, algorithm.sampling, learner_config.batch_size, device)
     if dataset.ref_min_score is not None and dataset.ref_max_score is not None:  # Minari's own, else D4RL's
         scores = (float(dataset.ref_min_score), float(dataset.ref_max_score))
     else:

@@ -14,7 +14,7 @@ from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
 from rlsft.algorithms import Algorithm
-from rlsft.data import TrajectorySource, curate, trajectory_buffer
+from rlsft.data import TrajectorySource, curate
 from rlsft.data.text import curated_completions, sampled_completions
 from rlsft.envs.generation import make_generator
 from rlsft.envs.text import TextExample, TextTask, make_task
@@ -80,7 +80,7 @@ def text_experiment(cfg: DictConfig, algorithm: Algorithm, learner_config: Learn
     sampler = text_sampler(cfg, policy)
     prompts = checked_examples(cfg, sampler.verifier, "train")
     # pi_ref: the start model, frozen before any step (a copy only when a loss reads it).
-    reference = copy.deepcopy(policy).requires_grad_(False).eval() if algorithm.requires_ref_log_prob else None
+    reference = copy.deepcopy(policy).requires_grad_(False).eval() if "ref_log_prob" in algorithm.in_keys else None
     evaluate = held_out_evaluation(cfg, sampler)
     if algorithm.source == "rollouts":
         options = checked_options(
@@ -100,7 +100,7 @@ def text_experiment(cfg: DictConfig, algorithm: Algorithm, learner_config: Learn
     if reference is not None:
         trajectories["ref_log_prob"] = frozen_log_prob(reference, trajectories)
     learner_config = learner_config.sized_for(len(trajectories))
-    source = TrajectorySource(trajectory_buffer(trajectories, algorithm.sampling, learner_config.batch_size, device))
+    source = TrajectorySource(trajectories, algorithm.sampling, learner_config.batch_size, device)
     about = {"completions_kept": len(trajectories), "completions_total": len(completions)}
     return Experiment(policy, source, learner_config, evaluate, data, "accuracy", about)
 

@@ -21,6 +21,7 @@ from rlsft.running_moments import RunningMoments
 
 class ActorCritic(Policy):
     name = "actor_critic"
+    in_keys = ("observation", "action", "mask")
 
     def __init__(
         self,

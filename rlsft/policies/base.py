@@ -21,6 +21,7 @@ class Policy(Registered, nn.Module):
     name: ClassVar[str]
     registry: ClassVar[dict[str, type[Policy]]] = {}
     config_only: ClassVar[tuple[str, ...]] = ()
+    in_keys: ClassVar[tuple[str, ...]]  # the batch keys log_prob reads
 
     def log_prob(self, batch: TensorDict) -> torch.Tensor:
         """log pi(a_t|s_t) [B, T] on the real steps (`mask`), zero elsewhere."""

@@ -73,6 +73,7 @@ class CausalLMPolicy(Policy):
     """A causal LM as a policy over text batches; it keeps the tokenizer its samplers encode and decode with."""
 
     name = "causal_lm"
+    in_keys = ("tokens", "attention_mask", "mask")
     config_only = ("finetune_lr",)  # the LLM learner's rate (configs/learner/llm.yaml)
 
     def __init__(self, model: nn.Module, tokenizer: PreTrainedTokenizerBase) -> None:

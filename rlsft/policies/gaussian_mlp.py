@@ -41,6 +41,7 @@ class GaussianMLP(Policy):
     """
 
     name = "gaussian_mlp"
+    in_keys = ("observation", "action", "mask")
 
     def __init__(
         self,
