@@ -79,7 +79,6 @@ def test_every_record_is_checked_and_the_first_bad_one_named(tmp_path) -> None:
 
 
 def test_a_curated_file_is_checked_record_by_record(tmp_path) -> None:
-    from omegaconf import OmegaConf
     from transformers import AutoTokenizer
 
     from rlsft.data.text import curated_completions
@@ -89,11 +88,10 @@ def test_a_curated_file_is_checked_record_by_record(tmp_path) -> None:
     records = [{"question": "1+1?", "attempt": "2"}, {"question": "2+2?", "attempt": "4"}, {"question": "3+3?"}]
     path.write_text("".join(json.dumps(record) + "\n" for record in records))
     tokenizer = AutoTokenizer.from_pretrained(SHIPPED)
-    fields = OmegaConf.create({"prompt": "question", "completion": "attempt"})  # one field, not a list
     with pytest.raises(RLSFTError, match="line 3 lacks the field 'attempt'; fix that record, or set data_format"):
-        curated_completions(str(path), fields, tokenizer)
+        curated_completions(str(path), "question", "attempt", tokenizer)  # one completion field, not a list
     path.write_text("".join(json.dumps(record) + "\n" for record in records[:2]))
-    assert len(curated_completions(str(path), fields, tokenizer)) == 2
+    assert len(curated_completions(str(path), "question", "attempt", tokenizer)) == 2
 
 
 def test_bad_splits_and_sizes_are_explained() -> None:

@@ -9,10 +9,10 @@ from __future__ import annotations
 import json
 import shutil
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from omegaconf import DictConfig, OmegaConf
 from tensordict import TensorDict
 from transformers import PreTrainedTokenizerBase
 
@@ -24,6 +24,15 @@ from rlsft.errors import RLSFTError, reason
 from rlsft.policies.causal_lm import encode_prompts, text_batch
 
 
+@dataclass(frozen=True)
+class Sampling:
+    """Rejection sampling's settings (`sampling.*`, configs/domain/text.yaml): K completions a prompt."""
+
+    samples_per_prompt: int
+    temperature: float
+    seed: int  # its own: runs of every training seed share these data
+
+
 def model_fingerprint(model: str) -> list:
     """The model's name and, for a local folder, its files' sizes and times: retraining it changes the data."""
     folder = Path(model).expanduser()
@@ -32,27 +41,26 @@ def model_fingerprint(model: str) -> list:
 
 
 def sampled_completions(
-    sampler: TextSampler, examples: Sequence[TextExample], cfg: DictConfig, device: torch.device
+    sampler: TextSampler,
+    examples: Sequence[TextExample],
+    sampling: Sampling,
+    recipe: dict,
+    folder: Path,
+    name: str,
+    device: torch.device,
 ) -> TensorDict:
     """`sampling.samples_per_prompt` scored completions of each example from the start model.
 
-    Made once per (model, task, verifier, sampling settings) and kept under
-    `<data_dir>/text/`, like the control datasets; the sampling seed is its own.
+    Made once per `recipe` (what decides the completions: model, task, verifier, sampling settings)
+    and kept as `folder`/<name>-<key of the recipe>, like the control datasets; the sampling seed is
+    its own.
     """
-    recipe = {
-        "model": model_fingerprint(cfg.policy.model),
-        "gguf_file": cfg.policy.gguf_file,
-        "dtype": cfg.policy.dtype,
-        **OmegaConf.to_container(cfg.env, resolve=True),
-        "verifier": OmegaConf.to_container(cfg.verifier, resolve=True),
-        "sampling": OmegaConf.to_container(cfg.sampling, resolve=True),
-    }
     key = cache_key([json.dumps(recipe, sort_keys=True)], digest_size=6, algorithm="sha256")
-    path = Path(cfg.data_dir).expanduser() / "text" / f"{cfg.env.name}-{key}"
+    path = folder / f"{name}-{key}"
     if not path.exists():
         with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-            torch.manual_seed(cfg.sampling.seed)
-            completions = sampler.sample(examples, cfg.sampling.samples_per_prompt, cfg.sampling.temperature)
+            torch.manual_seed(sampling.seed)
+            completions = sampler.sample(examples, sampling.samples_per_prompt, sampling.temperature)
         partial = path.with_name(path.name + ".partial")
         shutil.rmtree(partial, ignore_errors=True)
         completions.cpu().memmap(partial)
@@ -73,15 +81,18 @@ def load_cached(path: Path) -> TensorDict:
         ) from error
 
 
-def curated_completions(path: str, fields: DictConfig, tokenizer: PreTrainedTokenizerBase) -> TensorDict:
+def curated_completions(
+    path: str, prompt: str, completion: str | Sequence[str], tokenizer: PreTrainedTokenizerBase
+) -> TensorDict:
     """A curated prompt/completion file (JSONL, parquet or save_to_disk folder; the s1K layout by default).
 
-    The completion is the `fields.completion` entries (one field name, or a list) joined by newlines, ended by EOS.
+    `prompt` names the prompt's field; the completion is the `completion` fields (one name, or a list)
+    joined by newlines, ended by EOS.
     """
-    parts = [fields.completion] if isinstance(fields.completion, str) else list(fields.completion)
+    parts = [completion] if isinstance(completion, str) else list(completion)
     fix = "fix that record, or set data_format.prompt and data_format.completion to the file's field names"
-    records = read_records(Path(path).expanduser(), [fields.prompt, *parts], fix)
-    prompts = encode_prompts(tokenizer, [str(record[fields.prompt]) for record in records])
+    records = read_records(Path(path).expanduser(), [prompt, *parts], fix)
+    prompts = encode_prompts(tokenizer, [str(record[prompt]) for record in records])
     completions = [
         tokenizer("\n".join(str(record[key]) for key in parts), add_special_tokens=False).input_ids
         + [tokenizer.eos_token_id]

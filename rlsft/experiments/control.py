@@ -16,10 +16,10 @@ from rlsft.envs import env_dims, evaluate_policy, normalized_score
 from rlsft.envs.rollouts import RolloutSource
 from rlsft.errors import RLSFTError
 from rlsft.experiments.base import Domain, Evaluate, Experiment
+from rlsft.experiments.reference import reference_policy
 from rlsft.learner import LearnerConfig, resolve_device
 from rlsft.options import checked_options
 from rlsft.policies import frozen_log_prob, make_policy
-from rlsft.reference import reference_policy
 
 SUPPLIED = ("policy", "env_id", "device", "seed")  # RolloutSource's arguments that are not options
 

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import copy
 import warnings
+from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
 from rlsft.algorithms import Algorithm
 from rlsft.data import TrajectorySource, curate
-from rlsft.data.text import curated_completions, sampled_completions
+from rlsft.data.text import Sampling, curated_completions, model_fingerprint, sampled_completions
 from rlsft.envs.generation import make_generator
 from rlsft.envs.text import TextExample, TextTask, make_task
 from rlsft.envs.text_rollouts import TextRolloutSource
@@ -68,6 +69,18 @@ def checked_examples(cfg: DictConfig, verifier: Verifier, split: str) -> list[Te
     return examples
 
 
+def completions_recipe(cfg: DictConfig) -> dict:
+    """What decides the start model's sampled completions, and so names their cache: model, task, verifier, sampling."""
+    return {
+        "model": model_fingerprint(cfg.policy.model),
+        "gguf_file": cfg.policy.gguf_file,
+        "dtype": cfg.policy.dtype,
+        **OmegaConf.to_container(cfg.env, resolve=True),
+        "verifier": OmegaConf.to_container(cfg.verifier, resolve=True),
+        "sampling": OmegaConf.to_container(cfg.sampling, resolve=True),
+    }
+
+
 def held_out_evaluation(cfg: DictConfig, sampler: TextSampler) -> Evaluate:
     """evaluate(prompts): greedy completions of the first `prompts` held-out prompts, scored."""
     held_out = checked_examples(cfg, sampler.verifier, "test")
@@ -90,12 +103,16 @@ def text_experiment(cfg: DictConfig, algorithm: Algorithm, learner_config: Learn
         return Experiment(policy, source, learner_config.sized_for(0), evaluate, f"{cfg.env.name} rollouts", "accuracy")
 
     if cfg.data == "sampled":
-        completions, data = (
-            sampled_completions(sampler, prompts, cfg, device),
-            f"{cfg.env.name} completions of the start model",
+        sampling = Sampling(**checked_options(Sampling, OmegaConf.to_container(cfg.sampling), "sampling"))
+        cache = Path(cfg.data_dir).expanduser() / "text"
+        completions = sampled_completions(
+            sampler, prompts, sampling, completions_recipe(cfg), cache, cfg.env.name, device
         )
+        data = f"{cfg.env.name} completions of the start model"
     else:
-        completions, data = curated_completions(cfg.data, cfg.data_format, policy.tokenizer), str(cfg.data)
+        fields = OmegaConf.to_container(cfg.data_format, resolve=True)
+        completions = curated_completions(cfg.data, fields["prompt"], fields["completion"], policy.tokenizer)
+        data = str(cfg.data)
     trajectories = curate(completions, cfg.algorithm.curation.by, list(cfg.algorithm.curation.levels))
     if reference is not None:
         trajectories["ref_log_prob"] = frozen_log_prob(reference, trajectories)

@@ -1,4 +1,4 @@
-"""pi_ref for the control experiments: BC on the full dataset, trained once and cached (method.md §4)."""
+"""pi_ref for the control experiments: BC on the full dataset, its own small experiment, trained once and cached (method.md §4)."""
 
 from __future__ import annotations
 
