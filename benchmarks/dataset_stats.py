@@ -17,9 +17,9 @@ from pathlib import Path
 
 from hydra import compose, initialize_config_module
 
-from rlsft.behaviour import KINDS, make_dataset
 from rlsft.data import load_dataset
-from rlsft.envs import normalized_score
+from rlsft.data.making import KINDS, make_dataset
+from rlsft.envs.control import ControlEnv, normalized_score
 
 
 def main() -> None:
@@ -42,7 +42,7 @@ def main() -> None:
     ]
     for env in args.envs:
         with initialize_config_module("rlsft.configs", version_base="1.3"):
-            env_cfg = compose("data", overrides=[f"env={env}"]).env
+            env_cfg = ControlEnv.from_config(compose("data", overrides=[f"env={env}"]).env)
         for kind in args.kinds:
             ident = make_dataset(env_cfg, kind, args.steps, args.data_dir)
             dataset = load_dataset(ident, args.data_dir)

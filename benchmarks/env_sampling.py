@@ -66,9 +66,9 @@ import tensordict
 import torch
 import torchrl
 
-from rlsft.envs.mujoco import env_dims
-from rlsft.envs.rollouts import RolloutSource
+from rlsft.envs.control.mujoco import env_dims
 from rlsft.policies.actor_critic import ActorCritic
+from rlsft.sources.rollouts import RolloutSource
 
 SEED = 0
 TARGET = 0.8  # rlsft_collector / raw_gymnasium, steps/s

@@ -57,11 +57,11 @@ from torch import nn
 from rlsft.algorithms.base import Algorithm
 from rlsft.algorithms.bc import BC
 from rlsft.algorithms.iw_sft import IWSFT
-from rlsft.data.replay import trajectory_buffer
 from rlsft.data.trajectories import flat_to_trajectories
 from rlsft.learner import Learner, LearnerConfig, resolve_device
 from rlsft.policies import frozen_log_prob
 from rlsft.policies.gaussian_mlp import GaussianMLP
+from rlsft.sources.trajectories import trajectory_buffer
 
 OBSERVATION_DIM, ACTION_DIM = 11, 3  # Hopper
 LR = 4e-5

@@ -3,7 +3,7 @@
 Needs TRL, which is not a dependency of rlsft: `pip install trl==1.16.0` (it pulls `datasets`).
 
 Every variant trains a fresh copy of the shipped 0.14M-parameter character-level Llama
-(rlsft.tiny_lm.SHIPPED) on the 2000 training prompts of arithmetic (2 digits, +):
+(rlsft.pretrained.tiny_lm.SHIPPED) on the 2000 training prompts of arithmetic (2 digits, +):
 
   SFT   one AdamW step (lr 1e-4) on --sft-batch-size pairs, completion " #### <answer>" + EOS,
         token-mean loss on the completion tokens only
@@ -69,12 +69,12 @@ from transformers import AutoModelForCausalLM, PreTrainedTokenizerBase, Trainer,
 from rlsft.algorithms import make_algorithm
 from rlsft.envs.generation import make_generator
 from rlsft.envs.text import TextExample, make_task
-from rlsft.envs.text_rollouts import TextRolloutSource
-from rlsft.envs.text_sampling import TextSampler
+from rlsft.envs.text.sampling import TextSampler
 from rlsft.envs.verifiers import make_verifier
 from rlsft.learner import Learner, LearnerConfig
 from rlsft.policies.causal_lm import CausalLMPolicy, encode_prompts, text_batch
-from rlsft.tiny_lm import SHIPPED
+from rlsft.pretrained.tiny_lm import SHIPPED
+from rlsft.sources.text_rollouts import TextRolloutSource
 
 TASK = {"digits": 2, "operations": ["+"], "train_size": 2000, "test_size": 200}
 SEED = 0
@@ -108,7 +108,7 @@ def learner_config(steps: int, batch_size: int, lr: float) -> LearnerConfig:
 
 
 def rlsft_sft(examples: list[TextExample], batch_size: int, steps: int) -> Run:
-    """rlsft's SFT step, as rlsft.tiny_lm trains: pre-encoded examples, a text_batch per step."""
+    """rlsft's SFT step, as rlsft.pretrained.tiny_lm trains: pre-encoded examples, a text_batch per step."""
     policy = CausalLMPolicy.from_config(str(SHIPPED))
     tokenizer = policy.tokenizer
     prompts = encode_prompts(tokenizer, [example.prompt for example in examples])

@@ -61,17 +61,19 @@ def run_evaluate(overrides: list[str]) -> dict:
 
 
 def run_data(overrides: list[str]) -> dict:
-    from rlsft import behaviour
-    from rlsft.envs import env_dims
+    from rlsft.data import making
+    from rlsft.envs.control import ControlEnv, env_dims
 
     action, overrides = (overrides[0], overrides[1:]) if overrides and "=" not in overrides[0] else ("", overrides)
     cfg = compose_config("data", overrides)
     if action == "make":
-        ident = behaviour.make_dataset(cfg.env, cfg.kind, cfg.steps, cfg.data_dir, cfg.seed, cfg.num_envs)
+        ident = making.make_dataset(
+            ControlEnv.from_config(cfg.env), cfg.kind, cfg.steps, cfg.data_dir, cfg.seed, cfg.num_envs
+        )
         return {"dataset": ident, "data_dir": str(cfg.data_dir)}
     if action == "policies":
         command = "rlsft data policies " + " ".join(overrides)
-        return behaviour.export_policies(cfg.run_dir, cfg.env.name, *env_dims(cfg.env.id), command)
+        return making.export_policies(cfg.run_dir, cfg.env.name, *env_dims(cfg.env.id), command)
     raise RLSFTError(f"Unknown data action {action!r}; use `rlsft data make ...` or `rlsft data policies ...`.")
 
 

@@ -7,35 +7,18 @@ from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
 
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
-from tensordict import TensorDict
 from tqdm.auto import tqdm
 
 from rlsft import checkpoint
 from rlsft.errors import RLSFTError, reason
 from rlsft.learner import Learner
 from rlsft.metrics import MetricsLogger
+from rlsft.sources.base import BatchSource
 
 CHECKPOINT = "checkpoint.pt"
-
-
-class BatchSource(Protocol):
-    """Where batches come from: an offline dataset or fresh rollouts."""
-
-    keys: tuple[str, ...]  # the keys every batch holds
-
-    def sample(self) -> TensorDict: ...
-
-    def metrics(self) -> dict[str, float]: ...
-
-    def state_dict(self) -> dict: ...
-
-    def load_state_dict(self, state: dict) -> None: ...
-
-    def close(self) -> None: ...
 
 
 @dataclass

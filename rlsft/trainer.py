@@ -19,9 +19,10 @@ from rlsft.algorithms import Algorithm, make_algorithm
 from rlsft.errors import RLSFTError, reason
 from rlsft.experiments import make_domain
 from rlsft.learner import Learner, LearnerConfig
-from rlsft.loop import BatchSource, LoopConfig, fit
+from rlsft.loop import LoopConfig, fit
 from rlsft.plots import learning_curve
 from rlsft.policies import Policy
+from rlsft.sources.base import BatchSource
 
 
 def import_module_named(module: str) -> None:

@@ -6,16 +6,16 @@ import json
 
 import pytest
 import torch
-from omegaconf import OmegaConf
 
 from rlsft import checkpoint
-from rlsft.behaviour import export_policies, make_dataset
 from rlsft.checkpoint import seed_everything
 from rlsft.cli import compose_config, main
 from rlsft.data import load_dataset
+from rlsft.data.making import export_policies, make_dataset
+from rlsft.envs.control import ControlEnv
 from rlsft.policies import make_policy
 
-HOPPER = OmegaConf.create({"name": "hopper", "id": "Hopper-v5", "ref_min_score": -20.272305, "ref_max_score": 3234.3})
+HOPPER = ControlEnv(name="hopper", id="Hopper-v5", ref_min_score=-20.272305, ref_max_score=3234.3)
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ from conftest import small_run
 
 from rlsft import checkpoint
 from rlsft.cli import main
-from rlsft.envs.rollouts import encode_state
+from rlsft.sources.rollouts import encode_state
 
 
 class Payload:

@@ -260,7 +260,7 @@ def test_the_default_main_job_resolves(capsys) -> None:
     assert cfg["learner"]["steps"] == expected_steps and cfg["reference"]["learner"]["lr"] == 1e-3
     assert cfg["algorithm"]["options"]["alpha"] == 10.0 and cfg["algorithm"]["curation"]["levels"] == [0.9, 0.95, 0.98]
     assert main(["train", "--cfg"]) == 0 and "medium-replay" in capsys.readouterr().out
-    from rlsft.behaviour import behaviour_record
+    from rlsft.data.making import behaviour_record
 
     assert behaviour_record("hopper")["replay"]  # the policies that make its dataset ship in the package
 

@@ -21,11 +21,12 @@ from tensordict import TensorDict
 
 from rlsft.cache_key import cache_key
 from rlsft.cli import main
-from rlsft.data import curate, load_dataset, trajectory_buffer
+from rlsft.data import curate, load_dataset
 from rlsft.data.minari_io import write_minari
 from rlsft.data.trajectories import episode_ends, flat_to_trajectories
 from rlsft.errors import RLSFTError
 from rlsft.experiments.control import check_dataset_fits_env, env_name
+from rlsft.sources.trajectories import trajectory_buffer
 
 
 def test_minari_and_d4rl_files_load_to_the_same_tensordict(hopper_minari, hopper_episodes, data_dir, tmp_path):

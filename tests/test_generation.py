@@ -7,7 +7,7 @@ from transformers import LlamaConfig, LlamaForCausalLM
 
 from rlsft.envs.generation import TransformersGenerator
 from rlsft.policies.causal_lm import CausalLMPolicy
-from rlsft.tiny_lm import char_tokenizer
+from rlsft.pretrained.tiny_lm import char_tokenizer
 
 PAD, EOS, BOS = 0, 1, 2
 

@@ -8,7 +8,7 @@ from test_generation import BOS, EOS, PAD, tiny_llama
 from rlsft.algorithms.grpo import GRPO, group_advantages
 from rlsft.envs.generation import TransformersGenerator
 from rlsft.policies.causal_lm import CausalLMPolicy
-from rlsft.tiny_lm import char_tokenizer
+from rlsft.pretrained.tiny_lm import char_tokenizer
 
 
 def test_group_advantages_match_a_hand_computation() -> None:

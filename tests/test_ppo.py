@@ -12,8 +12,8 @@ from tensordict import TensorDict
 from rlsft import checkpoint
 from rlsft.algorithms.ppo import PPO
 from rlsft.cli import main
-from rlsft.envs.rollouts import RolloutSource
 from rlsft.policies import ActorCritic
+from rlsft.sources.rollouts import RolloutSource
 
 GAMMA, LMBDA, VALUE = 0.9, 0.8, 0.5
 

@@ -82,7 +82,7 @@ def test_a_curated_file_is_checked_record_by_record(tmp_path) -> None:
     from transformers import AutoTokenizer
 
     from rlsft.data.text import curated_completions
-    from rlsft.tiny_lm import SHIPPED
+    from rlsft.pretrained.tiny_lm import SHIPPED
 
     path = tmp_path / "s1k.jsonl"
     records = [{"question": "1+1?", "attempt": "2"}, {"question": "2+2?", "attempt": "4"}, {"question": "3+3?"}]

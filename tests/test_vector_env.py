@@ -6,7 +6,7 @@ from tensordict import TensorDictBase
 from torchrl.envs import EnvBase
 from torchrl.envs.utils import check_env_specs
 
-from rlsft.envs.vector_env import VectorControlEnv
+from rlsft.envs.control.vector_env import VectorControlEnv
 
 
 def test_specs_match_what_the_env_returns() -> None:

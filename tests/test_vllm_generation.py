@@ -12,7 +12,7 @@ pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="vLLM gene
 def test_vllm_log_probs_equal_the_policys_log_prob(tmp_path):
     from rlsft.envs.generation import make_generator
     from rlsft.policies.causal_lm import CausalLMPolicy, encode_prompts
-    from rlsft.tiny_lm import SHIPPED
+    from rlsft.pretrained.tiny_lm import SHIPPED
 
     policy = CausalLMPolicy.from_config(str(SHIPPED)).cuda()
     tokenizer = policy.tokenizer

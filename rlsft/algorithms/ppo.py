@@ -3,7 +3,7 @@
     L = L_clip(theta) + c_v * L_V - c_H * H[pi_theta]
     L_V = 1/2 mean_t max((V(s_t) - R_t)^2, (V_old(s_t) + clip(V(s_t) - V_old(s_t), -eps, eps) - R_t)^2)
 
-Batches are fresh rollouts (rlsft/envs/rollouts.py): minibatches of single steps carrying
+Batches are fresh rollouts (rlsft/sources/rollouts.py): minibatches of single steps carrying
 `sample_log_prob`, `advantage` (GAE), `value_target` and the `value` at collection time.
 """
 

@@ -1,6 +1,6 @@
 """Text datasets: the start model's scored completions (cached), or a curated completion file.
 
-Both give the scored text batch of envs/text_sampling.py, so curation filters either on
+Both give the scored text batch of envs/text/sampling.py, so curation filters either on
 `return` (the verifier's reward) the way it filters episodes on their return.
 """
 
@@ -19,7 +19,7 @@ from transformers import PreTrainedTokenizerBase
 from rlsft.cache_key import cache_key
 from rlsft.envs.text import TextExample
 from rlsft.envs.text.jsonl import read_records
-from rlsft.envs.text_sampling import TextSampler
+from rlsft.envs.text.sampling import TextSampler
 from rlsft.errors import RLSFTError, reason
 from rlsft.policies.causal_lm import encode_prompts, text_batch
 

@@ -1,5 +1,2 @@
-"""Environments: MuJoCo control through torchrl."""
-
-from rlsft.envs.mujoco import env_dims, evaluate_policy, normalized_score
-
-__all__ = ["env_dims", "evaluate_policy", "normalized_score"]
+"""Environments: MuJoCo control (control/) and text tasks (text/), with the verifiers and generation backends
+that text needs."""

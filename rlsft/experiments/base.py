@@ -10,8 +10,8 @@ from omegaconf import DictConfig
 from torch import nn
 
 from rlsft.learner import LearnerConfig
-from rlsft.loop import BatchSource
 from rlsft.registry import Registered
+from rlsft.sources.base import BatchSource
 
 if TYPE_CHECKING:
     from rlsft.algorithms import Algorithm

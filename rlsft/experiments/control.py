@@ -10,16 +10,17 @@ from omegaconf import DictConfig
 from torch import nn
 
 from rlsft.algorithms import Algorithm
-from rlsft.behaviour import ensure_dataset
-from rlsft.data import TrajectoryDataset, TrajectorySource, curate, load_dataset
-from rlsft.envs import env_dims, evaluate_policy, normalized_score
-from rlsft.envs.rollouts import RolloutSource
+from rlsft.data import TrajectoryDataset, curate, load_dataset
+from rlsft.data.making import ensure_dataset
+from rlsft.envs.control import ControlEnv, env_dims, evaluate_policy, normalized_score
 from rlsft.errors import RLSFTError
 from rlsft.experiments.base import Domain, Evaluate, Experiment
 from rlsft.experiments.reference import reference_policy
 from rlsft.learner import LearnerConfig, resolve_device
 from rlsft.options import checked_options
 from rlsft.policies import frozen_log_prob, make_policy
+from rlsft.sources.rollouts import RolloutSource
+from rlsft.sources.trajectories import TrajectorySource
 
 SUPPLIED = ("policy", "env_id", "device", "seed")  # RolloutSource's arguments that are not options
 
@@ -78,7 +79,7 @@ def evaluation_metrics(
 def offline_experiment(cfg: DictConfig, algorithm: Algorithm, learner_config: LearnerConfig) -> Experiment:
     """Curated trajectories in a replay buffer, and a policy from scratch or from pi_ref."""
     dims = env_dims(cfg.env.id)
-    ensure_dataset(cfg.data, cfg.env, cfg.data_dir)
+    ensure_dataset(cfg.data, ControlEnv.from_config(cfg.env), cfg.data_dir)
     dataset = load_dataset(cfg.data, cfg.data_dir)
     check_dataset_fits_env(dataset, cfg.env.id, *dims)
     trajectories = curate(dataset.trajectories, cfg.algorithm.curation.by, list(cfg.algorithm.curation.levels))

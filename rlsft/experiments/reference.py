@@ -10,10 +10,11 @@ from torch import nn
 from rlsft import checkpoint
 from rlsft.algorithms.bc import BC
 from rlsft.cache_key import cache_key
-from rlsft.data import TrajectoryDataset, TrajectorySource
+from rlsft.data import TrajectoryDataset
 from rlsft.learner import Learner, LearnerConfig
 from rlsft.loop import LoopConfig, fit
 from rlsft.policies import make_policy
+from rlsft.sources.trajectories import TrajectorySource
 
 
 def reference_policy(dataset: TrajectoryDataset, cfg: DictConfig, observation_dim: int, action_dim: int) -> nn.Module:

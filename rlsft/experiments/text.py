@@ -15,18 +15,19 @@ from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
 from rlsft.algorithms import Algorithm
-from rlsft.data import TrajectorySource, curate
+from rlsft.data import curate
 from rlsft.data.text import Sampling, curated_completions, model_fingerprint, sampled_completions
 from rlsft.envs.generation import make_generator
 from rlsft.envs.text import TextExample, TextTask, make_task
-from rlsft.envs.text_rollouts import TextRolloutSource
-from rlsft.envs.text_sampling import TextSampler, completion_rates
+from rlsft.envs.text.sampling import TextSampler, completion_rates
 from rlsft.envs.verifiers import Verifier, make_verifier
 from rlsft.experiments.base import Domain, Evaluate, Experiment
 from rlsft.learner import LearnerConfig, resolve_device
 from rlsft.options import checked_options
 from rlsft.policies import frozen_log_prob, make_policy
 from rlsft.policies.causal_lm import CausalLMPolicy
+from rlsft.sources.text_rollouts import TextRolloutSource
+from rlsft.sources.trajectories import TrajectorySource
 
 SUPPLIED = ("sampler", "examples", "seed", "reference")  # TextRolloutSource's arguments that are not options
 

@@ -7,7 +7,7 @@ is wrong. Training stops once greedy accuracy on the held-out split reaches
 `target_accuracy`, so the model starts where rejection sampling, iw-SFT and GRPO have
 room to help. Re-create the shipped model (rlsft/pretrained/tiny-arithmetic) with
 
-    python -m rlsft.tiny_lm
+    python -m rlsft.pretrained.tiny_lm
 """
 
 from __future__ import annotations
@@ -26,12 +26,12 @@ from rlsft.checkpoint import seed_everything
 from rlsft.configs.compose import compose_config
 from rlsft.envs.generation import TransformersGenerator
 from rlsft.envs.text import TextExample, make_task
-from rlsft.envs.text_sampling import TextSampler, completion_rates
+from rlsft.envs.text.sampling import TextSampler, completion_rates
 from rlsft.experiments.text import text_verifier
 from rlsft.learner import Learner, LearnerConfig
 from rlsft.policies.causal_lm import CausalLMPolicy, encode_prompts, text_batch
 
-SHIPPED = Path(__file__).parent / "pretrained" / "tiny-arithmetic"
+SHIPPED = Path(__file__).parent / "tiny-arithmetic"
 SPECIAL_TOKENS = ["<pad>", "<eos>", "<unk>"]
 TASK = {"digits": 2, "operations": ["+"], "train_size": 100_000, "test_size": 200}  # train: every problem
 
@@ -96,7 +96,7 @@ def pretrain(
     policy.model.save_pretrained(out)
     tokenizer.save_pretrained(out)
     record = {"steps": learner.step, "held_out_greedy_accuracy": accuracy, "noise": noise, "task": TASK,
-              "seed": seed, "batch_size": batch_size, "lr": lr, "command": "python -m rlsft.tiny_lm"}  # fmt: skip
+              "seed": seed, "batch_size": batch_size, "lr": lr, "command": "python -m rlsft.pretrained.tiny_lm"}  # fmt: skip
     (out / "pretraining.json").write_text(json.dumps(record, indent=2))
     return record
 

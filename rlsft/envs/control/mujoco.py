@@ -2,14 +2,33 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from typing import Any
+
 import numpy as np
 import torch
 from tensordict import TensorDictBase
 from tensordict.nn import TensorDictModuleBase
 from torch import nn
 
-from rlsft.envs.vector_env import VectorControlEnv, make_env
+from rlsft.envs.control.vector_env import VectorControlEnv, make_env
 from rlsft.errors import RLSFTError
+
+
+@dataclass(frozen=True)
+class ControlEnv:
+    """A MuJoCo env as its YAML describes it (configs/env/<name>.yaml): the typed form the lower layers take."""
+
+    name: str
+    id: str
+    ref_min_score: float  # the returns that anchor D4RL's normalised score: 0 and 100
+    ref_max_score: float
+    max_episode_steps: int = 1000
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> ControlEnv:
+        return cls(**{field.name: config[field.name] for field in fields(cls) if field.name in config})
 
 
 def env_dims(env_id: str) -> tuple[int, int]:

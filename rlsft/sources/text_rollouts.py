@@ -15,11 +15,11 @@ import torch
 from tensordict import TensorDict
 from torch import nn
 
-from rlsft.envs.minibatches import MinibatchQueue
 from rlsft.envs.text import TextExample
-from rlsft.envs.text_sampling import BATCH_KEYS, TextSampler, completion_rates
+from rlsft.envs.text.sampling import BATCH_KEYS, TextSampler, completion_rates
 from rlsft.errors import RLSFTError
 from rlsft.policies import frozen_log_prob
+from rlsft.sources.minibatches import MinibatchQueue
 
 
 class TextRolloutSource:

@@ -22,11 +22,11 @@ from torchrl.collectors import Collector, MultiSyncCollector
 from torchrl.objectives.value.functional import generalized_advantage_estimate
 from torchrl.weight_update import SharedMemWeightSyncScheme
 
-from rlsft.envs.minibatches import MinibatchQueue
-from rlsft.envs.mujoco import TensorFunction
-from rlsft.envs.vector_env import VectorControlEnv
+from rlsft.envs.control.mujoco import TensorFunction
+from rlsft.envs.control.vector_env import VectorControlEnv
 from rlsft.errors import RLSFTError
 from rlsft.running_moments import RunningMoments
+from rlsft.sources.minibatches import MinibatchQueue
 
 REWARD_CLIP = 10.0  # gymnasium's NormalizeReward + CleanRL's TransformReward clip
 

@@ -1,0 +1,302 @@
+"""Behaviour datasets made the way D4RL made them, from policies trained by rlsft's own PPO.
+
+    random         uniform random actions
+    medium         the PPO snapshot whose return is closest to a third of the expert's
+    expert         the final PPO policy
+    medium-replay  what the agent saw until it reached medium, rebuilt by rolling out the
+                   recorded snapshots of that training run, from the untrained policy
+                   (step 0) to medium, each for half the frames of the interval on either side
+    medium-expert  medium and expert episodes, half each
+
+Behaviour actions are sampled from the policy's Gaussian and clipped to the action space. The
+policies ship in the package rlsft.behaviour (`<env>/`), written by `rlsft data policies` from a PPO run.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import gymnasium
+import numpy as np
+import torch
+from minari import EpisodeData
+from omegaconf import OmegaConf
+
+from rlsft import checkpoint
+from rlsft.data.minari_io import find_minari, write_minari
+from rlsft.envs.control.mujoco import ControlEnv
+from rlsft.envs.control.vector_env import make_env
+from rlsft.errors import RLSFTError
+from rlsft.policies import GaussianMLP
+
+KINDS = ("random", "medium", "expert", "medium-replay", "medium-expert")
+POLICY_DIR = Path(__file__).parents[1] / "behaviour"  # the shipped policies: package data
+ActionFn = Callable[[np.ndarray], np.ndarray]
+
+
+def dataset_id(env_name: str, kind: str, steps: int | None) -> str:
+    return f"rlsft/{env_name}/{kind}{'' if steps is None else f'-s{steps}'}-v0"
+
+
+def parse_dataset_id(spec: str | None) -> tuple[str, str, int | None] | None:
+    """(env name, kind, steps) of an id `dataset_id` makes, else None."""
+    match = re.fullmatch(r"rlsft/(\w+)/([a-z-]+?)(?:-s(\d+))?-v0", spec if isinstance(spec, str) else "")
+    if match is None or match.group(2) not in KINDS:
+        return None
+    return match.group(1), match.group(2), int(match.group(3)) if match.group(3) else None
+
+
+def record_episodes(act: ActionFn, env_id: str, steps: int, num_envs: int, seed: int) -> list[EpisodeData]:
+    """Complete episodes of `act` in `num_envs` parallel envs until they hold `steps` steps.
+
+    Episodes still running when the budget is reached are dropped, so every episode ends in
+    a termination or a time-out, as in Minari.
+    """
+    envs = gymnasium.vector.SyncVectorEnv(
+        [lambda: make_env(env_id)] * num_envs, autoreset_mode=gymnasium.vector.AutoresetMode.SAME_STEP
+    )
+    observation, _ = envs.reset(seed=seed)
+    low, high = envs.single_action_space.low, envs.single_action_space.high
+    running = [{"observations": [observation[i]], "actions": [], "rewards": []} for i in range(num_envs)]
+    episodes: list[EpisodeData] = []
+    recorded = 0
+    while recorded < steps:
+        action = np.clip(act(observation), low, high).astype(np.float32)
+        observation, reward, terminated, truncated, info = envs.step(action)
+        for i, episode in enumerate(running):
+            episode["actions"].append(action[i])
+            episode["rewards"].append(reward[i])
+            if not (terminated[i] or truncated[i]):
+                episode["observations"].append(observation[i])
+                continue
+            episode["observations"].append(info["final_obs"][i])
+            length = len(episode["actions"])
+            terminations, truncations = np.zeros(length, dtype=bool), np.zeros(length, dtype=bool)
+            terminations[-1], truncations[-1] = terminated[i], truncated[i] and not terminated[i]
+            episodes.append(
+                EpisodeData(
+                    id=len(episodes),
+                    observations=np.array(episode["observations"]),
+                    actions=np.array(episode["actions"]),
+                    rewards=np.array(episode["rewards"]),
+                    terminations=terminations,
+                    truncations=truncations,
+                    infos={},
+                )
+            )
+            recorded += length
+            running[i] = {"observations": [observation[i]], "actions": [], "rewards": []}
+    envs.close()
+    return episodes
+
+
+def behaviour_record(env_name: str, root: Path = POLICY_DIR) -> dict:
+    """What `rlsft data policies` wrote for the env: architecture, returns, replay snapshots."""
+    path = root / env_name / "record.json"
+    if not path.is_file():
+        shipped = sorted(p.parent.name for p in root.glob("*/record.json"))
+        raise RLSFTError(
+            f"No behaviour policies ship for env {env_name!r}; use env= one of {shipped}, kind=random, or make them"
+            f" with `rlsft train algorithm=ppo env={env_name} evaluation.snapshots=true run_dir=<dir>` and"
+            f" `rlsft data policies env={env_name} run_dir=<dir>`."
+        )
+    return json.loads(path.read_text())
+
+
+def load_behaviour(env_name: str, name: str, root: Path = POLICY_DIR) -> GaussianMLP:
+    """A shipped behaviour policy: `medium`, `expert` or a `replay/...` snapshot."""
+    record = behaviour_record(env_name, root)
+    policy = GaussianMLP(record["observation_dim"], record["action_dim"], **record["architecture"])
+    policy.load_state_dict(checkpoint.load(root / env_name / f"{name}.pt")["policy"])
+    return policy
+
+
+def sampler(policy: GaussianMLP) -> ActionFn:
+    def act(observation: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            return policy.distribution(torch.as_tensor(observation, dtype=torch.float32)).sample().numpy()
+
+    return act
+
+
+def behaviour_episodes(
+    env: ControlEnv, kind: str, steps: int | None, seed: int, num_envs: int, policy_root: Path
+) -> list[EpisodeData]:
+    """The episodes of dataset `kind`: D4RL's recipe with the shipped behaviour policies."""
+    budget = steps or 1_000_000
+
+    def record(act: ActionFn, count: int, offset: int = 0) -> list[EpisodeData]:
+        return record_episodes(act, env.id, count, num_envs, seed + offset)
+
+    def behaviour(name: str) -> ActionFn:
+        return sampler(load_behaviour(env.name, name, policy_root))
+
+    if kind == "random":
+        space = make_env(env.id).action_space
+        rng = np.random.default_rng(seed)
+        return record(lambda obs: rng.uniform(space.low, space.high, (len(obs), *space.shape)), budget)
+    if kind in ("medium", "expert"):
+        return record(behaviour(kind), budget)
+    if kind == "medium-expert":
+        return record(behaviour("medium"), budget // 2) + record(behaviour("expert"), budget - budget // 2, 1)
+    # medium-replay: each recorded snapshot for its share of the frames it was trained on
+    meta = behaviour_record(env.name, policy_root)
+    scale = (steps or sum(meta["replay_frames"])) / sum(meta["replay_frames"])
+    episodes = []
+    for index, (name, frames) in enumerate(zip(meta["replay"], meta["replay_frames"])):
+        episodes += record(behaviour(name), max(1, round(frames * scale)), index)
+    return episodes
+
+
+def make_dataset(
+    env: ControlEnv,
+    kind: str,
+    steps: int | None,
+    data_dir: str,
+    seed: int = 0,
+    num_envs: int = 8,
+    policy_root: Path = POLICY_DIR,
+) -> str:
+    """Write the dataset `kind` for the env under `data_dir` unless it is there; return its id."""
+    if kind not in KINDS:
+        raise RLSFTError(f"Unknown dataset kind {kind!r}; choose one of {list(KINDS)}.")
+    ident = dataset_id(env.name, kind, steps)
+    if find_minari(ident, data_dir) is not None:
+        return ident
+    # The behaviour policies sample their actions from torch's RNG: seeded here, so that the data depend
+    # on `seed` alone, not on what the calling process drew before (a run that makes its dataset
+    # continues exactly as one that found it made).
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        episodes = behaviour_episodes(env, kind, steps, seed, num_envs, policy_root)
+    write_minari(
+        ident, episodes, env.id, data_dir, env.ref_min_score, env.ref_max_score,
+        description=f"rlsft {kind} data for {env.id}, made like D4RL's (rlsft data make)",
+    )  # fmt: skip
+    return ident
+
+
+def ensure_dataset(spec: str, env: ControlEnv, data_dir: str) -> None:
+    """Make a dataset named like `rlsft/<env>/<kind>-v0` on first use."""
+    made = parse_dataset_id(spec)
+    if made is None or find_minari(spec, data_dir) is not None:
+        return
+    env_name, kind, steps = made
+    if env_name != env.name:
+        raise RLSFTError(f"Dataset {spec} is recorded in {env_name} but env={env.name}; make them agree.")
+    make_dataset(env, kind, steps, data_dir)
+
+
+def run_snapshots(run_dir: Path) -> list[dict]:
+    """The PPO run's snapshots in step order, refused unless there are two or more from step 0 on."""
+    snapshots = [checkpoint.load(path) for path in sorted((run_dir / "snapshots").glob("step*.pt"))]
+    if len(snapshots) < 2 or snapshots[0]["step"] != 0:
+        raise RLSFTError(
+            f"{run_dir} lacks snapshots from step 0 on; train PPO with evaluation.every=N evaluation.snapshots=true."
+        )
+    return snapshots
+
+
+def logged_returns(train_csv: Path) -> list[tuple[int, float]]:
+    """(step, episode_return) of each train.csv row that logged finished training episodes."""
+    with train_csv.open() as file:
+        return [
+            (int(row["step"]), float(row["episode_return"]))
+            for row in csv.DictReader(file)
+            if row.get("episode_return")
+        ]
+
+
+def sampled_return(logged: list[tuple[int, float]], step: int, window: int = 5) -> float:
+    """The mean of the last `window` returns logged at or before `step` (-inf if none): the return with
+    sampled actions, as the datasets will hold them."""
+    recent = [value for logged_step, value in logged if logged_step <= step][-window:]
+    return sum(recent) / len(recent) if recent else float("-inf")
+
+
+def medium_index(snapshots: list[dict], logged: list[tuple[int, float]], expert_return: float) -> int:
+    """The snapshot after step 0 whose sampled return is closest to a third of the expert's."""
+    return min(
+        range(1, len(snapshots)), key=lambda i: abs(sampled_return(logged, snapshots[i]["step"]) - expert_return / 3)
+    )
+
+
+def replay_frames(steps: list[int], frames_per_step: float) -> list[int]:
+    """Frames to roll out each replay snapshot (at `steps`) for: the frames collected between two snapshots
+    come half from the one before, half from the one after, the policy's progress between them taken as linear."""
+    frames = []
+    for index, step in enumerate(steps):
+        before = step - steps[index - 1] if index > 0 else 0
+        after = steps[index + 1] - step if index < len(steps) - 1 else 0
+        frames.append(round((before + after) / 2 * frames_per_step))
+    return frames
+
+
+def actor_policy(state: dict) -> dict:
+    """The actor's part of an actor-critic state dict, as a shipped policy file holds it."""
+    return {"policy": {k.removeprefix("actor."): v for k, v in state.items() if k.startswith("actor.")}}
+
+
+def write_policies(folder: Path, policies: dict[str, dict], record: dict) -> None:
+    """Replaces `folder` with the actors of `policies` (named `expert`, `medium`, `replay/000`, ...) and `record`."""
+    shutil.rmtree(folder, ignore_errors=True)
+    (folder / "replay").mkdir(parents=True)
+    for name, state in policies.items():
+        checkpoint.save_atomic(actor_policy(state), folder / f"{name}.pt")
+    (folder / "record.json").write_text(json.dumps(record, indent=2))
+
+
+def export_policies(
+    run_dir: str | Path,
+    env_name: str,
+    observation_dim: int,
+    action_dim: int,
+    command: str,
+    root: Path = POLICY_DIR,
+) -> dict:
+    """Pick expert (final) and medium (a third of its return) from a PPO run and ship their actors.
+
+    Returns are those of sampled actions, which is how the datasets are recorded (D4RL's
+    medium policies likewise reach a third of the expert's return as sampled): the training
+    episodes logged just before each snapshot, and the last ones for the expert.
+
+    medium-replay's record is what the agent saw until it reached medium: the snapshots from
+    the untrained policy (step 0) to medium, each rolled out for half the frames collected
+    in the interval before it and half of those in the interval after it.
+    """
+    run_dir = Path(run_dir)
+    final, snapshots = checkpoint.load(run_dir / "checkpoint.pt"), run_snapshots(run_dir)
+    logged = logged_returns(run_dir / "train.csv")
+    expert_return = sampled_return(logged, logged[-1][0]) if logged else float("nan")
+    medium = medium_index(snapshots, logged, expert_return)
+    replay = snapshots[: medium + 1]
+    config = OmegaConf.to_container(OmegaConf.create(final["config"]))
+    frames_per_step = config["algorithm"]["rollout"]["frames"] / config["learner"]["steps"]
+    policy_cfg = config["policy"]
+    record = {
+        "observation_dim": observation_dim,
+        "action_dim": action_dim,
+        "architecture": {
+            "hidden_sizes": policy_cfg["hidden_sizes"],
+            "activation": policy_cfg["activation"],
+            "normalize_observations": True,
+        },
+        "expert_return": expert_return,  # sampled actions (training episodes)
+        "medium_return": sampled_return(logged, snapshots[medium]["step"]),
+        "expert_deterministic_return": json.loads((run_dir / "summary.json").read_text())["return_mean"],
+        "medium_deterministic_return": snapshots[medium]["eval"]["return_mean"],
+        "medium_step": snapshots[medium]["step"],
+        "replay": [f"replay/{index:03d}" for index in range(len(replay))],
+        "replay_frames": replay_frames([snapshot["step"] for snapshot in replay], frames_per_step),
+        "command": command,
+        "ppo": {"env": config["env"]["id"], "seed": config["seed"], **config["algorithm"]},
+    }
+    policies = {"expert": final["learner"]["policy"], "medium": snapshots[medium]["policy"]}
+    policies |= {name: snapshot["policy"] for name, snapshot in zip(record["replay"], replay, strict=True)}
+    write_policies(root / env_name, policies, record)
+    return record
