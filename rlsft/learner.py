@@ -51,9 +51,7 @@ class LearnerConfig:
                    "precision": ("auto", "fp32", "bf16"), "nonfinite": ("stop", "skip")}  # fmt: skip
         for field_name, allowed in choices.items():
             if getattr(self, field_name) not in allowed:
-                raise RLSFTError(
-                    f"learner.{field_name}={getattr(self, field_name)!r} is not one of {list(allowed)}; fix the override."
-                )
+                raise ValueError(f"{field_name}={getattr(self, field_name)!r} is not one of {list(allowed)}")
         ranges = {
             "steps (or epochs)": (self.steps if self.steps is not None else self.epochs or 0) > 0,
             "batch_size": self.batch_size >= 1,
@@ -66,9 +64,9 @@ class LearnerConfig:
             "grad_clip": self.grad_clip is None or self.grad_clip > 0,
         }
         if bad := [name for name, ok in ranges.items() if not ok]:
-            raise RLSFTError(
-                f"learner.{bad[0]} is out of range (steps, epochs, batch_size, lr and grad_clip must be positive,"
-                " betas and warmup_fraction in [0, 1), eps, weight_decay and warmup_steps not negative); fix the override."
+            raise ValueError(
+                f"{bad[0]} is out of range (steps, epochs, batch_size, lr and grad_clip must be positive,"
+                " betas and warmup_fraction in [0, 1), eps, weight_decay and warmup_steps not negative)"
             )
 
     def sized_for(self, trajectories: int) -> LearnerConfig:
@@ -79,13 +77,16 @@ class LearnerConfig:
         return dataclasses.replace(self, steps=steps, warmup_steps=warmup)
 
     @classmethod
-    def from_config(cls, config: DictConfig) -> LearnerConfig:
-        """A learner config block, type-checked (a string lr is caught here)."""
+    def from_config(cls, config: DictConfig, where: str = "learner") -> LearnerConfig:
+        """A learner config block (found at `where`: learner, or pi_ref's reference.learner), type-checked
+        (a string lr is caught here) and range-checked, each mistake one sentence naming its key."""
         settings = OmegaConf.to_container(config, resolve=True)  # a resolver's own error reaches the CLI as it is
         try:
             return OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(cls), settings))
         except OmegaConfBaseException as error:
-            raise RLSFTError(f"Bad learner setting ({reason(error)}); fix that override.") from error
+            raise RLSFTError(f"Bad {where} setting ({reason(error)}); fix that override.") from error
+        except ValueError as error:  # __post_init__'s checks (OmegaConf passes them through as they are)
+            raise RLSFTError(f"{where}.{error}; fix the override.") from error
 
 
 def resolve_device(name: str) -> torch.device:

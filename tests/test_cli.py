@@ -155,6 +155,8 @@ def test_user_errors_are_one_sentence(hopper_minari, data_dir, tmp_path, capsys)
         (["resume=maybe"], "'maybe' is not a valid bool"),
         (["seed=-1"], "seed=-1 is not an integer"),
         (["learner.device=tpu"], "learner.device='tpu' is not a device"),
+        (["algorithm=sft", "reference.learner.steps=-1"], "reference.learner.steps (or epochs) is out of range"),
+        (["learner.optimizer=sgd"], "learner.optimizer='sgd' is not one of ['adam', 'adamw']"),
         (["policy.hidden_sizes=[0]"], "holds a layer without units"),
         (["algorithm=sft", "algorithm.curation.levels=abc"], "must be numbers"),
         (["run_dir=/proc/rlsft-run"], "Cannot read or write /proc/rlsft-run"),

@@ -30,7 +30,7 @@ def reference_policy(dataset: TrajectoryDataset, cfg: DictConfig, observation_di
     policy_path = folder / "policy.pt"
     if not policy_path.exists():  # trained here or read from the cache, the run draws the same numbers after
         with checkpoint.rng_preserved():
-            learner = Learner(policy, BC(), LearnerConfig.from_config(cfg.reference.learner))
+            learner = Learner(policy, BC(), LearnerConfig.from_config(cfg.reference.learner, "reference.learner"))
             # pi_ref's own run: the outer run's logging and progress, no evaluation or snapshots
             loop = LoopConfig(log_every=cfg.log_every, checkpoint_every=cfg.checkpoint_every, progress=cfg.progress)
             source = TrajectorySource(dataset.trajectories, "uniform", learner.config.batch_size, learner.device)
