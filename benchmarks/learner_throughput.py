@@ -11,6 +11,9 @@ backward, optimiser step. Every variant trains the same 3x256 Gaussian MLP with 
   rlsft_bc             rlsft's path: trajectory_buffer(...).sample() -> Learner(BC()).train_step
   rlsft_iw_sft_ema     the same with IWSFT() (q an EMA of the policy: one more forward pass)
   rlsft_iw_sft_policy  the same with IWSFT(q="policy") (q is the policy itself)
+  rlsft_bc_bf16        rlsft_bc with learner.precision=bf16 (autocast, on CPU too)
+  rlsft_bc_compiled    rlsft_bc with learner.compile=true (torch.compile of the loss and the
+                       policy's log-prob in it; compiled during the untimed warm-up steps)
 
 Data: 1000 synthetic trajectories shaped like D4RL Hopper (observation dim 11, action dim 3,
 actions in [-1, 1]) with lengths uniform in [100, 1000], i.e. about 45% padding as in
@@ -35,6 +38,7 @@ The results table goes to --out (benchmarks/results/learner_throughput.md) and t
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime
 import math
 import operator
@@ -73,6 +77,8 @@ RATIOS: list[tuple[str, str, str, tuple[str, float] | None]] = [
     ("rlsft_bc", "plain_dense", "steps/s", None),
     ("rlsft_iw_sft_ema", "rlsft_bc", "s/step", ("<=", 1.4)),
     ("rlsft_iw_sft_policy", "rlsft_bc", "s/step", ("<=", 1.05)),
+    ("rlsft_bc_bf16", "rlsft_bc", "steps/s", None),
+    ("rlsft_bc_compiled", "rlsft_bc", "steps/s", None),
 ]
 
 Step = Callable[[], torch.Tensor]  # one gradient step; returns the loss, left on the device
@@ -241,6 +247,8 @@ def main() -> None:
         "rlsft_bc": rlsft_loop(trajectories, BC(), config),
         "rlsft_iw_sft_ema": rlsft_loop(with_ref, IWSFT(), config),
         "rlsft_iw_sft_policy": rlsft_loop(with_ref, IWSFT(q="policy"), config),
+        "rlsft_bc_bf16": rlsft_loop(trajectories, BC(), dataclasses.replace(config, precision="bf16")),
+        "rlsft_bc_compiled": rlsft_loop(trajectories, BC(), dataclasses.replace(config, compile=True)),
     }
     names = list(variants)
     for name in names:

@@ -39,7 +39,8 @@ class LearnerConfig:
     warmup_fraction: float = 0.0
     schedule: str = "cosine"  # cosine | linear (both decay to 0 at `steps`) | constant
     grad_clip: float | None = None  # max global gradient norm; None: no clipping (norm still logged)
-    precision: str = "auto"  # auto: bf16 autocast on CUDA, fp32 elsewhere | fp32 | bf16
+    precision: str = "auto"  # auto: bf16 autocast on CUDA, fp32 elsewhere | fp32 | bf16 (autocast, CPU too)
+    compile: bool = False  # torch.compile the algorithm's loss, the policy's log-prob in it (the first step compiles)
     device: str = "auto"  # auto: CUDA when present | cpu | cuda | cuda:N
     # A step whose loss or gradient norm is not finite is never applied. stop: the run then stops with
     # one sentence naming the step, keeping the last checkpoint (written before it) | skip: the run goes
@@ -129,6 +130,8 @@ class Learner:
         self.policy = policy.to(self.device)
         self.algorithm = algorithm.to(self.device)
         self.algorithm.attach(self.policy)
+        # dynamic: batches of trajectories differ in length, and one graph serves them all
+        self.loss = torch.compile(self.algorithm.loss, dynamic=True) if config.compile else self.algorithm.loss
         self.autocast = config.precision == "bf16" or (config.precision == "auto" and self.device.type == "cuda")
         optimizer_class = torch.optim.AdamW if config.optimizer == "adamw" else torch.optim.Adam
         self.parameters = [p for p in self.policy.parameters() if p.requires_grad]
@@ -153,7 +156,7 @@ class Learner:
         """One gradient step; metrics stay on the device (no host sync) until logged."""
         self.algorithm.before_step(self.policy, self.step)
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.autocast):
-            output = self.algorithm.loss(self.policy, batch)
+            output = self.loss(self.policy, batch)
         self.optimizer.zero_grad(set_to_none=True)
         output.loss.backward()
         if self.config.grad_clip:

@@ -8,6 +8,7 @@ import pickle
 
 import pytest
 import torch
+from omegaconf import OmegaConf
 from tensordict import TensorDict
 
 from rlsft import checkpoint
@@ -42,8 +43,11 @@ def test_learner_applies_the_schedule_and_defaults_to_fp32_on_cpu() -> None:
      ("warmup_fraction", 1.0), ("grad_clip", 0.0), ("batch_size", 0), ("steps", 0)],
 )  # fmt: skip
 def test_bad_learner_settings_are_explained(field: str, value: str) -> None:
-    with pytest.raises(RLSFTError, match=f"learner.{field}"):
+    with pytest.raises(ValueError, match=f"^{field}"):  # built in Python: the field's name
         LearnerConfig(**{field: value})
+    for where in ("learner", "reference.learner"):  # from a config: the key it holds it at
+        with pytest.raises(RLSFTError, match=f"^{where}.{field}"):
+            LearnerConfig.from_config(OmegaConf.create({field: value}), where)
 
 
 def test_checkpoint_round_trip_with_rng_states(tmp_path) -> None:
@@ -68,24 +72,39 @@ def test_a_failed_write_keeps_the_old_checkpoint(tmp_path) -> None:
     assert [p.name for p in tmp_path.iterdir()] == ["checkpoint.pt"]
 
 
-def test_bf16_autocast_when_asked_gives_close_losses() -> None:
+def ragged_batch(length: int) -> TensorDict:
+    """4 trajectories of up to `length` steps, the first half as long: padding as real batches have it."""
+    mask = torch.ones(4, length, dtype=torch.bool)
+    mask[0, length // 2 :] = False
+    observation, action = torch.randn(4, length, 3), torch.rand(4, length, 2) * 2 - 1
+    return TensorDict({"observation": observation, "action": action, "mask": mask}, batch_size=[4])
+
+
+def losses_over_steps(settings: dict, batches: list[TensorDict]) -> list[float]:
+    """BC's loss at each step of a learner with `settings`, from one fixed initial policy."""
     torch.manual_seed(0)
-    policy = GaussianMLP(3, 2)
-    batch = TensorDict(
-        {
-            "observation": torch.randn(4, 5, 3),
-            "action": torch.rand(4, 5, 2) * 2 - 1,
-            "mask": torch.ones(4, 5, dtype=torch.bool),
-        },
-        batch_size=[4],
-    )
-    losses = {}
-    for precision in ("fp32", "bf16"):
-        learner = Learner(GaussianMLP(3, 2), BC(), LearnerConfig(steps=1, precision=precision, device="cpu"))
-        learner.policy.load_state_dict(policy.state_dict())
-        losses[precision] = learner.train_step(batch)["loss"].item()
-    assert math.isfinite(losses["bf16"])
-    assert losses["bf16"] == pytest.approx(losses["fp32"], rel=2e-2)
+    learner = Learner(GaussianMLP(3, 2, hidden_sizes=[16]), BC(), LearnerConfig(steps=len(batches), lr=1e-2,
+                      warmup_steps=0, device="cpu", **settings))  # fmt: skip
+    return [learner.train_step(batch)["loss"].item() for batch in batches]
+
+
+def test_bf16_autocast_on_cpu_gives_the_fp32_losses_within_2_percent() -> None:
+    torch.manual_seed(1)
+    batches = [ragged_batch(length) for length in (5, 7, 9)]
+    fp32, bf16 = losses_over_steps({"precision": "fp32"}, batches), losses_over_steps({"precision": "bf16"}, batches)
+    assert all(math.isfinite(loss) for loss in bf16)
+    assert bf16 == pytest.approx(fp32, rel=2e-2)
+
+
+def test_a_compiled_loss_gives_the_eager_losses_within_1e_5() -> None:
+    """learner.compile=true: one graph for batches of three lengths (dynamic shapes), the eager numbers."""
+    torch.manual_seed(1)
+    batches = [ragged_batch(length) for length in (5, 7, 9)]
+    eager = losses_over_steps({}, batches)
+    torch._dynamo.reset()  # counts graphs from here: the compiled run must make at least one
+    compiled = losses_over_steps({"compile": True}, batches)
+    assert torch._dynamo.utils.counters["stats"]["unique_graphs"] >= 1
+    assert compiled == pytest.approx(eager, rel=1e-5, abs=1e-5)
 
 
 def test_metrics_csv_widens_for_a_metric_seen_late_and_truncates_on_resume(tmp_path) -> None:
