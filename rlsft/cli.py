@@ -29,13 +29,13 @@ os.environ.setdefault("RL_LOGGING_LEVEL", "WARNING")
 logging.getLogger("torchrl").setLevel(os.environ["RL_LOGGING_LEVEL"])
 
 
-def train_task(cfg: DictConfig) -> dict:
+def train_task(cfg: DictConfig) -> dict | None:
     from rlsft.trainer import train
 
     return train(cfg)
 
 
-def run_train(overrides: list[str]) -> dict:
+def run_train(overrides: list[str]) -> dict | None:
     return train_task(compose_config("train", overrides))
 
 
@@ -147,7 +147,8 @@ def main(argv: list[str] | None = None) -> int:
         message = str(cause) if cause is not None else f"Bad config value ({reason(error)}); fix that override."
         print(f"rlsft: error: {message}", file=sys.stderr)
         return 2
-    print(json.dumps(result, indent=2))
+    if result is not None:  # None: a rank of a torchrun run other than rank 0, which prints it
+        print(json.dumps(result, indent=2))
     return 0
 
 

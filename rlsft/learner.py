@@ -17,6 +17,7 @@ from omegaconf.errors import OmegaConfBaseException
 from tensordict import TensorDict
 from torch import nn
 
+from rlsft import distributed
 from rlsft.errors import RLSFTError, reason
 
 if TYPE_CHECKING:  # the learner applies any loss; it needs the algorithms' type alone
@@ -40,6 +41,9 @@ class LearnerConfig:
     schedule: str = "cosine"  # cosine | linear (both decay to 0 at `steps`) | constant
     grad_clip: float | None = None  # max global gradient norm; None: no clipping (norm still logged)
     precision: str = "auto"  # auto: bf16 autocast on CUDA, fp32 elsewhere | fp32 | bf16 (autocast, CPU too)
+    # none | ddp: under torchrun, every rank trains on its share of each global batch (batch_size is the
+    # global one) and the gradients are averaged | auto: ddp under torchrun with 2+ processes, else none
+    distributed: str = "none"
     compile: bool = False  # torch.compile the algorithm's loss, the policy's log-prob in it (the first step compiles)
     device: str = "auto"  # auto: CUDA when present | cpu | cuda | cuda:N
     # A step whose loss or gradient norm is not finite is never applied. stop: the run then stops with
@@ -49,7 +53,8 @@ class LearnerConfig:
 
     def __post_init__(self) -> None:
         choices = {"optimizer": ("adam", "adamw"), "schedule": ("cosine", "linear", "constant"),
-                   "precision": ("auto", "fp32", "bf16"), "nonfinite": ("stop", "skip")}  # fmt: skip
+                   "precision": ("auto", "fp32", "bf16"), "nonfinite": ("stop", "skip"),
+                   "distributed": distributed.MODES}  # fmt: skip
         for field_name, allowed in choices.items():
             if getattr(self, field_name) not in allowed:
                 raise ValueError(f"{field_name}={getattr(self, field_name)!r} is not one of {list(allowed)}")
@@ -130,6 +135,9 @@ class Learner:
         self.policy = policy.to(self.device)
         self.algorithm = algorithm.to(self.device)
         self.algorithm.attach(self.policy)
+        self.data_parallel = distributed.resolve(config.distributed) == "ddp"
+        if self.data_parallel:
+            distributed.start(self.device)
         # dynamic: batches of trajectories differ in length, and one graph serves them all
         self.loss = torch.compile(self.algorithm.loss, dynamic=True) if config.compile else self.algorithm.loss
         self.autocast = config.precision == "bf16" or (config.precision == "auto" and self.device.type == "cuda")
@@ -159,11 +167,15 @@ class Learner:
             output = self.loss(self.policy, batch)
         self.optimizer.zero_grad(set_to_none=True)
         output.loss.backward()
+        if self.data_parallel:  # every rank now holds the gradient of the global batch's loss
+            distributed.average_gradients(self.parameters)
         if self.config.grad_clip:
             grad_norm = nn.utils.clip_grad_norm_(self.parameters, self.config.grad_clip)
         else:  # the norm is still logged; skip the no-op rescaling of every gradient
             grad_norm = nn.utils.get_total_norm([p.grad for p in self.parameters if p.grad is not None])
         nonfinite = ~(torch.isfinite(output.loss.detach()) & torch.isfinite(grad_norm))
+        if self.data_parallel:  # a step is left out on every rank or none
+            nonfinite = distributed.all_ranks_max(nonfinite.int()).bool()
         self.nonfinite_steps += nonfinite
         first = nonfinite & (self.first_nonfinite < 0)
         self.first_nonfinite.copy_(torch.where(first, self.step + 1, self.first_nonfinite))
@@ -174,7 +186,10 @@ class Learner:
         self.optimizer.step()
         self.scheduler.step()
         self.step += 1
-        metrics = {"loss": output.loss.detach(), "grad_norm": grad_norm, "lr": lr}
+        loss = output.loss.detach()
+        if self.data_parallel:  # the global batch's loss: the mean of the ranks' equal shares
+            loss = distributed.all_ranks_sum(loss) / distributed.world_size()
+        metrics = {"loss": loss, "grad_norm": grad_norm, "lr": lr}
         return {**metrics, **output.metrics, "nonfinite_steps": self.nonfinite_steps.clone()}
 
     def first_nonfinite_step(self) -> int | None:

@@ -12,7 +12,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 from tqdm.auto import tqdm
 
-from rlsft import checkpoint
+from rlsft import checkpoint, distributed
 from rlsft.errors import RLSFTError, reason
 from rlsft.learner import Learner
 from rlsft.metrics import MetricsLogger
@@ -96,6 +96,7 @@ def fit(
     `evaluate(episodes)` runs every `loop.evaluation.every` steps and once at the end; the final
     evaluation's metrics are returned (a finished run's own, when it is run again). `config_text`
     (the run's resolved config) goes to `<run_dir>/config.yaml` and with `metadata` into every checkpoint.
+    Under torchrun every rank trains and resumes; rank 0 alone evaluates and writes (the others return {}).
     """
     checkpoint_path = run_dir / CHECKPOINT
     clock = TrainingClock(
@@ -103,12 +104,16 @@ def fit(
     )
     # The run is allowed in run_dir (a fresh one, or its own checkpoint): only now does the folder change.
     state = {"config": config_text, "label": label, **(metadata or {})}
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "config.yaml").write_text(state["config"])
-    for folder in (run_dir, run_dir / "snapshots"):
-        checkpoint.remove_interrupted_writes(folder)
+    main = distributed.is_main()
+    if main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / "config.yaml").write_text(state["config"])
+        for folder in (run_dir, run_dir / "snapshots"):
+            checkpoint.remove_interrupted_writes(folder)
+    else:
+        evaluate = None  # rank 0 evaluates the policy every rank holds
     total, saved_step = learner.config.steps, learner.step
-    with closing(source), MetricsLogger(run_dir, resume_step=learner.step) as logger:
+    with closing(source), MetricsLogger(run_dir, resume_step=learner.step, write=main) as logger:
         # closing: a source's worker processes stop, even on errors
         finished = logger.last_row("eval")
         if learner.step >= total and finished is not None and finished["step"] == total:
@@ -118,9 +123,11 @@ def fit(
             if evaluate is not None and loop.evaluation.every:
                 with clock.paused():
                     start = logger.log("eval", 0, {**evaluate(loop.evaluation.interim_episodes), "seconds": 0.0})
-            if loop.evaluation.snapshots:
+            if loop.evaluation.snapshots and main:
                 save_snapshot(run_dir, learner, start)
-        progress = tqdm(total=total, initial=learner.step, desc=label, disable=not loop.progress, dynamic_ncols=True)
+        progress = tqdm(
+            total=total, initial=learner.step, desc=label, disable=not (loop.progress and main), dynamic_ncols=True
+        )
         with progress as bar:
             while learner.step < total:
                 metrics = learner.train_step(source.sample())
@@ -142,9 +149,12 @@ def fit(
                         save_snapshot(run_dir, learner, result)
                 if step % loop.checkpoint_every == 0 or step == total:
                     stop_if_nonfinite(learner, label, checkpoint_path, saved_step)
-                    state.update(learner=learner.state_dict(), source=source.state_dict(), rng=checkpoint.rng_state())
-                    state["seconds"] = clock.seconds()
-                    checkpoint.save_atomic(state, checkpoint_path)
+                    if main:  # the ranks hold the same policy, optimiser and (in step) RNG
+                        state.update(
+                            learner=learner.state_dict(), source=source.state_dict(), rng=checkpoint.rng_state()
+                        )
+                        state["seconds"] = clock.seconds()
+                        checkpoint.save_atomic(state, checkpoint_path)
                     saved_step = step
                 bar.update()
         if evaluate is None:

@@ -13,13 +13,17 @@ class MetricsLogger:
     """Appends rows `step, name...` to `<run_dir>/<stream>.csv` and mirrors them to tensorboard.
 
     On resume, rows past the checkpoint's step are dropped: they belong to the run that
-    died, and the resumed run writes them again.
+    died, and the resumed run writes them again. With `write=False` (the ranks of a run that are
+    not rank 0) it reads the earlier rows and writes nothing.
     """
 
-    def __init__(self, run_dir: str | Path, resume_step: int = 0) -> None:
-        self.run_dir = Path(run_dir)
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        self.tensorboard = SummaryWriter(str(self.run_dir / "tensorboard"), purge_step=resume_step or None)
+    def __init__(self, run_dir: str | Path, resume_step: int = 0, write: bool = True) -> None:
+        self.run_dir, self.write = Path(run_dir), write
+        if write:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.tensorboard = (
+            SummaryWriter(str(self.run_dir / "tensorboard"), purge_step=resume_step or None) if write else None
+        )
         self.columns: dict[str, list[str]] = {}
         self.last_rows: dict[str, dict[str, float]] = {}
         for path in self.run_dir.glob("*.csv"):
@@ -28,8 +32,9 @@ class MetricsLogger:
             if not rows:
                 continue
             header, kept = rows[0], [row for row in rows[1:] if int(row[0]) <= resume_step]
-            with path.open("w", newline="") as file:
-                csv.writer(file).writerows([header, *kept])
+            if write:
+                with path.open("w", newline="") as file:
+                    csv.writer(file).writerows([header, *kept])
             self.columns[path.stem] = header[1:]
             if kept:
                 self.last_rows[path.stem] = {name: float(value) for name, value in zip(header, kept[-1]) if value != ""}
@@ -51,6 +56,8 @@ class MetricsLogger:
         device = next((t.device for t in tensors if t.device.type != "cpu"), torch.device("cpu"))
         values = torch.stack([t.to(device) for t in tensors]).tolist()  # stacked where they are, fetched once
         row = dict(zip(names, values, strict=True))
+        if not self.write:
+            return row
         path = self.run_dir / f"{stream}.csv"
         new_names = [n for n in names if n not in self.columns.get(stream, [])]
         if new_names:  # a metric seen for the first time (e.g. the first finished episode): widen the file
@@ -65,4 +72,5 @@ class MetricsLogger:
         return row
 
     def close(self) -> None:
-        self.tensorboard.close()
+        if self.tensorboard is not None:
+            self.tensorboard.close()

@@ -14,11 +14,11 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-from rlsft import checkpoint
+from rlsft import checkpoint, distributed
 from rlsft.algorithms import Algorithm, make_algorithm
 from rlsft.errors import RLSFTError, reason
 from rlsft.experiments import make_domain
-from rlsft.learner import Learner, LearnerConfig
+from rlsft.learner import Learner, LearnerConfig, resolve_device
 from rlsft.loop import LoopConfig, fit
 from rlsft.plots import learning_curve
 from rlsft.policies import Policy
@@ -44,8 +44,19 @@ def check_batch_keys(algorithm: Algorithm, policy: Policy, source: BatchSource, 
         )
 
 
-def train(cfg: DictConfig) -> dict[str, float | str]:
-    """Build the experiment `cfg` describes, train it (resuming if it ran before), evaluate it."""
+def check_data_parallel(cfg: DictConfig, algorithm: Algorithm) -> None:
+    if cfg.domain.name != "control" or algorithm.source != "dataset":
+        raise RLSFTError(
+            f"learner.distributed=ddp trains algorithms on control datasets so far, not {algorithm.name} on"
+            f" {cfg.env.name}; run it in one process (learner.distributed=none)."
+        )
+
+
+def train(cfg: DictConfig) -> dict[str, float | str] | None:
+    """Build the experiment `cfg` describes, train it (resuming if it ran before), evaluate it.
+
+    Under torchrun with learner.distributed=ddp every rank trains; rank 0 returns the summary, the others None.
+    """
     for module in cfg.imports:
         import_module_named(module)
     loop = LoopConfig.from_config(cfg)
@@ -58,7 +69,12 @@ def train(cfg: DictConfig) -> dict[str, float | str]:
             f"{algorithm.name} runs on {' or '.join(algorithm.domains)} envs, and {cfg.env.name} is a"
             f" {cfg.domain.name} env; pick another algorithm= or env=."
         )
-    experiment = make_domain(cfg).experiment(cfg, algorithm, LearnerConfig.from_config(cfg.learner))
+    learner_config = LearnerConfig.from_config(cfg.learner)
+    if distributed.resolve(learner_config.distributed) == "ddp":
+        check_data_parallel(cfg, algorithm)
+        distributed.start(resolve_device(learner_config.device))
+    with distributed.main_first():  # rank 0 makes the dataset and pi_ref, the other ranks find them
+        experiment = make_domain(cfg).experiment(cfg, algorithm, learner_config)
     check_batch_keys(algorithm, experiment.policy, experiment.source, experiment.data)
     learner = Learner(experiment.policy, algorithm, experiment.learner_config)
     run_dir = Path(cfg.run_dir)
@@ -66,6 +82,10 @@ def train(cfg: DictConfig) -> dict[str, float | str]:
     label = f"{cfg.algorithm.name} on {experiment.data} in {env}"
     config_text = OmegaConf.to_yaml(cfg, resolve=True)
     final = fit(learner, experiment.source, run_dir, loop, config_text, label, experiment.evaluate, experiment.metadata)
+    main = distributed.is_main()
+    distributed.stop()  # the ranks are done with each other: rank 0 writes the summary alone
+    if not main:
+        return None
     summary = {"algorithm": cfg.algorithm.name, "env": env, "data": experiment.data, "steps": learner.step}
     summary.update(experiment.about, episodes=loop.evaluation.episodes, **final)
     summary["learning_curve"] = str(learning_curve(run_dir, label, experiment.score))

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 import torch
 
+from rlsft.distributed import all_ranks_max, all_ranks_sum
 from rlsft.errors import RLSFTError
 
 _LOG_RATIO_BOUND = 1e30  # |alpha * rho| stays finite in float64 for any alpha < 1e270
@@ -59,9 +60,10 @@ def importance_weights(
     rho = log_ratio.detach().double().nan_to_num(0.0).clamp(-_LOG_RATIO_BOUND, _LOG_RATIO_BOUND)
     log_w = (alpha * rho).clamp(min=math.log(w_min) if w_min > 0 else None, max=math.log(w_max))
     log_w = log_w.masked_fill(~valid, -math.inf)
-    shifted = (log_w - log_w.max()).exp()  # largest weight exactly 1: sums below never vanish
-    count = valid.sum()
-    weights = shifted * (count / shifted.sum()) if self_normalize else log_w.exp()
+    # Over the global batch when it is split over ranks (rlsft.distributed): the one-process numbers.
+    shifted = (log_w - all_ranks_max(log_w.max())).exp()  # largest weight exactly 1: sums below never vanish
+    count = all_ranks_sum(valid.sum())
+    weights = shifted * (count / all_ranks_sum(shifted.sum())) if self_normalize else log_w.exp()
     clipped = log_w.exp()[valid]
     metrics = {
         "weight_mean": clipped.mean(),

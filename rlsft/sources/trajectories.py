@@ -10,6 +10,8 @@ from torchrl.data import LazyTensorStorage, RandomSampler, TensorDictReplayBuffe
 from torchrl.data.replay_buffers.samplers import Sampler
 from torchrl.data.replay_buffers.storages import Storage
 
+from rlsft import distributed
+
 SAMPLING_KINDS = ("uniform", "quality")
 
 
@@ -71,12 +73,23 @@ class TrajectorySource:
     torch's global RNG, which checkpoints capture.
     """
 
-    def __init__(self, trajectories: TensorDict, sampling: str, batch_size: int, device: torch.device) -> None:
+    def __init__(
+        self,
+        trajectories: TensorDict,
+        sampling: str,
+        batch_size: int,
+        device: torch.device,
+        data_parallel: bool = False,
+    ) -> None:
         self.buffer = trajectory_buffer(trajectories, sampling, batch_size, device)
         self.keys = tuple(trajectories.keys())
+        # Under torchrun (learner.distributed=ddp) every rank draws the same global batch, in step by the
+        # same seed, and keeps its own equal share: together they see what one process would.
+        self.share = distributed.share(batch_size) if data_parallel else slice(None)
 
     def sample(self) -> TensorDict:
-        return self.buffer.sample()
+        """A batch of `batch_size` trajectories; with data_parallel, this rank's share of it."""
+        return self.buffer.sample()[self.share]
 
     def metrics(self) -> dict[str, float]:
         return {}

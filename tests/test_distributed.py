@@ -1,0 +1,61 @@
+"""Data-parallel training through torchrun on CPU (gloo): 2 real processes against one with the same global batch."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import small_run
+
+from rlsft import checkpoint
+from rlsft.cli import main
+
+REPOSITORY = Path(__file__).parents[1]
+
+
+def torchrun(argv: list[str], processes: int = 2) -> subprocess.CompletedProcess:
+    """`torchrun --standalone --nproc-per-node N -m rlsft.cli <argv>`, one thread a process."""
+    environment = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPOSITORY)}
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={processes}",
+               "-m", "rlsft.cli", *argv]  # fmt: skip
+    return subprocess.run(command, capture_output=True, text=True, env=environment, cwd=REPOSITORY, timeout=900)
+
+
+@pytest.mark.parametrize("algorithm", ["bc", "iw_sft"])  # iw-SFT: self-normalised weights over the global batch
+def test_ddp_on_two_processes_gives_one_processs_parameters(algorithm, hopper_minari, data_dir, tmp_path, capsys):
+    settings = [f"algorithm={algorithm}", "learner.steps=20", "evaluation.every=10", "evaluation.interim_episodes=1"]
+    one = tmp_path / "one"
+    assert main(small_run(hopper_minari, data_dir, one, *settings)) == 0  # batches of 8 trajectories
+    capsys.readouterr()
+    two = tmp_path / "two"
+    if algorithm == "bc":  # stopped at 10 and resumed, on both ranks (BC's rate is constant: the same steps)
+        first = torchrun(
+            [*small_run(hopper_minari, data_dir, two, *settings, "learner.steps=10"), "learner.distributed=ddp"]
+        )
+        assert first.returncode == 0, first.stderr[-3000:]
+    run = torchrun([*small_run(hopper_minari, data_dir, two, *settings), "learner.distributed=ddp"])
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert json.loads(run.stdout)["steps"] == 20  # rank 0 alone prints the summary
+    single, parallel = (checkpoint.load(folder / "checkpoint.pt")["learner"] for folder in (one, two))
+    for name, weights in single["policy"].items():
+        torch.testing.assert_close(parallel["policy"][name], weights, rtol=1e-5, atol=1e-6)
+    one_losses, two_losses = (
+        [float(row.split(",")[1]) for row in (folder / "train.csv").read_text().splitlines()[1:]]
+        for folder in (one, two)
+    )
+    assert len(two_losses) == 4 and two_losses == pytest.approx(one_losses, rel=1e-5)  # the global batch's loss
+    assert main(["evaluate", f"checkpoint={two}", "episodes=1"]) == 0  # a torchrun run's checkpoint, in one process
+
+
+def test_ddp_outside_torchrun_and_beyond_control_datasets_is_one_sentence(hopper_minari, data_dir, tmp_path, capsys):
+    assert main(small_run(hopper_minari, data_dir, tmp_path / "run", "learner.distributed=ddp")) == 2
+    assert "learner.distributed=ddp needs 2 or more processes; launch the run with `torchrun" in capsys.readouterr().err
+    run = torchrun(
+        ["train", "algorithm=ppo", f"run_dir={tmp_path / 'ppo'}", "learner.distributed=ddp", "progress=false"]
+    )
+    assert run.returncode != 0 and "trains algorithms on control datasets so far, not ppo" in run.stderr
