@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -50,6 +51,54 @@ def test_ddp_on_two_processes_gives_one_processs_parameters(algorithm, hopper_mi
     )
     assert len(two_losses) == 4 and two_losses == pytest.approx(one_losses, rel=1e-5)  # the global batch's loss
     assert main(["evaluate", f"checkpoint={two}", "episodes=1"]) == 0  # a torchrun run's checkpoint, in one process
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_two_nodes_of_one_process_meet_through_the_c10d_rendezvous(hopper_minari, data_dir, tmp_path, capsys):
+    """The README's multi-node command, both "nodes" on this machine: the same parameters as one process."""
+    settings = ["algorithm=bc", "learner.steps=10", "evaluation.every=0"]
+    one = tmp_path / "one"
+    assert main(small_run(hopper_minari, data_dir, one, *settings)) == 0
+    capsys.readouterr()
+    endpoint = f"127.0.0.1:{free_port()}"
+    environment = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPOSITORY)}
+    argv = [*small_run(hopper_minari, data_dir, tmp_path / "two", *settings), "learner.distributed=ddp"]
+    nodes = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "torch.distributed.run",
+                "--nnodes=2",
+                f"--node-rank={node}",
+                "--nproc-per-node=1",
+                "--rdzv-backend=c10d",
+                f"--rdzv-endpoint={endpoint}",
+                "--rdzv-id=rlsft-test",
+                "-m",
+                "rlsft.cli",
+                *argv,
+            ],
+            env=environment,
+            cwd=REPOSITORY,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )  # fmt: skip
+        for node in (0, 1)
+    ]
+    outputs = [node.communicate(timeout=900) for node in nodes]
+    assert [node.returncode for node in nodes] == [0, 0], outputs[0][1][-2000:] + outputs[1][1][-2000:]
+    single, parallel = (
+        checkpoint.load(folder / "checkpoint.pt")["learner"]["policy"] for folder in (one, tmp_path / "two")
+    )
+    for name, weights in single.items():
+        torch.testing.assert_close(parallel[name], weights, rtol=1e-5, atol=1e-6)
 
 
 def test_ddp_outside_torchrun_and_beyond_control_datasets_is_one_sentence(hopper_minari, data_dir, tmp_path, capsys):
