@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -99,6 +101,36 @@ def test_two_nodes_of_one_process_meet_through_the_c10d_rendezvous(hopper_minari
     )
     for name, weights in single.items():
         torch.testing.assert_close(parallel[name], weights, rtol=1e-5, atol=1e-6)
+
+
+def test_a_killed_ddp_run_resumes_at_its_checkpoint_and_ends_as_an_uninterrupted_one(hopper_minari, data_dir, tmp_path):
+    settings = ["algorithm=bc", "learner.steps=400", "checkpoint_every=20", "log_every=20", "evaluation.every=0"]
+    straight = tmp_path / "straight"  # uninterrupted DDP (400 steps from one process: 9e-5 apart, float drift)
+    assert (
+        torchrun([*small_run(hopper_minari, data_dir, straight, *settings), "learner.distributed=ddp"]).returncode == 0
+    )
+    two = tmp_path / "two"
+    argv = [*small_run(hopper_minari, data_dir, two, *settings), "learner.distributed=ddp"]
+    environment = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPOSITORY)}
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2", "-m", "rlsft.cli",
+               *argv]  # fmt: skip
+    run = subprocess.Popen(command, env=environment, cwd=REPOSITORY, start_new_session=True,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    deadline = time.monotonic() + 600
+    while not (two / "checkpoint.pt").exists() and run.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    os.killpg(run.pid, signal.SIGKILL)  # torchrun and both ranks, mid-run
+    run.wait()
+    killed_at = checkpoint.load(two / "checkpoint.pt")["learner"]["step"]
+    assert 0 < killed_at < 400, "the run was to be killed between its first checkpoint and its end"
+    resumed = torchrun(argv)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    uninterrupted, resumed_state = (checkpoint.load(folder / "checkpoint.pt")["learner"] for folder in (straight, two))
+    assert resumed_state["step"] == 400
+    for name, weights in uninterrupted["policy"].items():
+        assert torch.equal(resumed_state["policy"][name], weights), name  # bit-exact
+    steps = [int(row.split(",")[0]) for row in (two / "train.csv").read_text().splitlines()[1:]]
+    assert steps == list(range(20, 401, 20))  # no row lost or repeated across the kill
 
 
 def test_ddp_outside_torchrun_and_beyond_control_datasets_is_one_sentence(hopper_minari, data_dir, tmp_path, capsys):
