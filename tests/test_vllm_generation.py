@@ -16,7 +16,7 @@ def test_vllm_log_probs_equal_the_policys_log_prob(tmp_path):
 
     policy = CausalLMPolicy.from_config(str(SHIPPED)).cuda()
     tokenizer = policy.tokenizer
-    generator = make_generator("vllm", policy)
+    generator = make_generator("vllm", policy)  # the memory check and the engine, on real hardware
     batch = generator.generate(encode_prompts(tokenizer, ["What is 12 + 34?", "What is 5 + 70?"]), 8, temperature=1.0)
     assert batch["mask"].any(-1).all()
     with torch.no_grad():

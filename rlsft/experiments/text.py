@@ -39,7 +39,7 @@ def text_verifier(cfg: DictConfig) -> Verifier:
 
 def text_sampler(cfg: DictConfig, policy: CausalLMPolicy) -> TextSampler:
     """Completions of the policy, scored by the configured verifier."""
-    generator = make_generator(cfg.generation.backend, policy)
+    generator = make_generator(cfg.generation.backend, policy, OmegaConf.to_container(cfg.generation.options))
     return TextSampler(
         generator, policy.tokenizer, text_verifier(cfg), cfg.env.max_new_tokens, cfg.generation.completions_per_call
     )

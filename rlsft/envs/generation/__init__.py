@@ -15,9 +15,10 @@ from rlsft.registry import build, import_all
 import_all(__name__, __path__)
 
 
-def make_generator(backend: str, policy: CausalLMPolicy) -> Generator:
-    """The generation backend `backend` (`generation.backend`) over the policy being trained."""
-    return build(Generator, "generation backend", backend, {}, "generation.backend", policy=policy)
+def make_generator(backend: str, policy: CausalLMPolicy, options: dict | None = None) -> Generator:
+    """The generation backend `backend` (`generation.backend`) over the policy being trained, with its
+    `generation.options` (vllm: gpu_memory_utilization)."""
+    return build(Generator, "generation backend", backend, options or {}, "generation.options", policy=policy)
 
 
 __all__ = ["Generator", "TransformersGenerator", "make_generator"]
