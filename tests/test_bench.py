@@ -78,4 +78,6 @@ def test_text_quick_trains_every_method_and_reports_accuracy(tmp_path, capsys):
     assert set(rows) == {"pi_ref", "sft", "iw_sft", "iw_sft_per_step", "sft_q", "grpo"}
     assert all(0 <= x <= 100 for x in numbers({m: r["final"]["mean"] for m, r in rows.items()}))
     assert all(math.isfinite(x) for x in numbers(record["aggregate"]))
-    assert "| tiny_lm-arithmetic |" in (tmp_path / "report" / "text.md").read_text()
+    report = (tmp_path / "report" / "text.md").read_text()
+    assert "| tiny_lm-arithmetic |" in report
+    assert "grpo: algorithm=grpo learner.steps=4 evaluation.every=2" in report  # the quick size's own settings

@@ -65,6 +65,11 @@ def ppo_reference(path: Path) -> dict[str, float]:
     return scores
 
 
+def method_settings(config: dict, method: str) -> dict:
+    """A method's `rlsft train` overrides as this size runs them: the suite's, then the size's own."""
+    return {**config["methods"][method], **(config["sizes"][config["size"]].get("methods") or {}).get(method, {})}
+
+
 def markdown(record: dict) -> str:
     config, table, env = record["config"], record["tasks"], record["environment"]
     size, methods, task = config["sizes"][config["size"]], list(config["methods"]), config["task_label"]
@@ -78,8 +83,8 @@ def markdown(record: dict) -> str:
         "- versions: " + ", ".join(f"{name} {version}" for name, version in env["versions"].items() if version),
         f"- seeds: {size['seeds']}; extra train overrides: {size['train'] or 'none'} (the budget: cpu unless CUDA)",
         f"- score: {config['score_label']}; {REFERENCE}: {config['reference_label']}",
-        "- methods: "
-        + "; ".join(f"{m}: {' '.join(f'{k}={v}' for k, v in o.items())}" for m, o in config["methods"].items()),
+        "- methods (with this size's settings): "
+        + "; ".join(f"{m}: {' '.join(f'{k}={v}' for k, v in method_settings(config, m).items())}" for m in methods),
         "",
         f"## Final {config['score']} (mean ± std over {len(size['seeds'])} seeds)",
         "",
