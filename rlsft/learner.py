@@ -82,6 +82,12 @@ class LearnerConfig:
         warmup = self.warmup_steps if self.warmup_steps is not None else round(self.warmup_fraction * steps)
         return dataclasses.replace(self, steps=steps, warmup_steps=warmup)
 
+    @property
+    def data_parallel(self) -> bool:
+        """Whether this learner trains beside other ranks on its share of each batch (learner.distributed,
+        resolved for this launch: a one-sentence error for ddp outside torchrun)."""
+        return distributed.resolve(self.distributed) == "ddp"
+
     @classmethod
     def from_config(cls, config: DictConfig, where: str = "learner") -> LearnerConfig:
         """A learner config block (found at `where`: learner, or pi_ref's reference.learner), type-checked
@@ -135,7 +141,7 @@ class Learner:
         self.policy = policy.to(self.device)
         self.algorithm = algorithm.to(self.device)
         self.algorithm.attach(self.policy)
-        self.data_parallel = distributed.resolve(config.distributed) == "ddp"
+        self.data_parallel = config.data_parallel
         if self.data_parallel:
             distributed.start(self.device)
         # dynamic: batches of trajectories differ in length, and one graph serves them all

@@ -70,7 +70,7 @@ def train(cfg: DictConfig) -> dict[str, float | str] | None:
             f" {cfg.domain.name} env; pick another algorithm= or env=."
         )
     learner_config = LearnerConfig.from_config(cfg.learner)
-    if distributed.resolve(learner_config.distributed) == "ddp":
+    if learner_config.data_parallel:
         check_data_parallel(cfg, algorithm)
         distributed.start(resolve_device(learner_config.device))
     with distributed.main_first():  # rank 0 makes the dataset and pi_ref, the other ranks find them

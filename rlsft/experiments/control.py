@@ -9,7 +9,6 @@ import warnings
 from omegaconf import DictConfig
 from torch import nn
 
-from rlsft import distributed
 from rlsft.algorithms import Algorithm
 from rlsft.data import TrajectoryDataset, curate, load_dataset
 from rlsft.data.making import ensure_dataset
@@ -95,8 +94,9 @@ def offline_experiment(cfg: DictConfig, algorithm: Algorithm, learner_config: Le
     else:
         policy = make_policy(cfg.policy, dataset.trajectories, observation_dim=dims[0], action_dim=dims[1])
     learner_config = learner_config.sized_for(len(trajectories))
-    data_parallel = distributed.resolve(learner_config.distributed) == "ddp"
-    source = TrajectorySource(trajectories, algorithm.sampling, learner_config.batch_size, device, data_parallel)
+    source = TrajectorySource(
+        trajectories, algorithm.sampling, learner_config.batch_size, device, learner_config.data_parallel
+    )
     if dataset.ref_min_score is not None and dataset.ref_max_score is not None:  # Minari's own, else D4RL's
         scores = (float(dataset.ref_min_score), float(dataset.ref_max_score))
     else:
