@@ -97,6 +97,12 @@ def all_ranks_max(tensor: torch.Tensor) -> torch.Tensor:
     return largest
 
 
+def average_over_ranks(tensor: torch.Tensor) -> torch.Tensor:
+    """The mean of `tensor` over the ranks (without gradient); itself in one process. As a token mean's
+    denominator it makes the ranks' averaged losses the global batch's: sum_r S_r / sum_r N_r."""
+    return all_ranks_sum(tensor) / world_size() if active() else tensor
+
+
 def share(batch_size: int) -> slice:
     """This rank's rows of a global batch of `batch_size` (equal shares, so means over shares average to
     the global mean)."""

@@ -192,10 +192,8 @@ class Learner:
         self.optimizer.step()
         self.scheduler.step()
         self.step += 1
-        loss = output.loss.detach()
-        if self.data_parallel:  # the global batch's loss: the mean of the ranks' equal shares
-            loss = distributed.all_ranks_sum(loss) / distributed.world_size()
-        metrics = {"loss": loss, "grad_norm": grad_norm, "lr": lr}
+        # the global batch's loss: the mean of the ranks' shares
+        metrics = {"loss": distributed.average_over_ranks(output.loss.detach()), "grad_norm": grad_norm, "lr": lr}
         return {**metrics, **output.metrics, "nonfinite_steps": self.nonfinite_steps.clone()}
 
     def first_nonfinite_step(self) -> int | None:

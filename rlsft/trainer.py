@@ -45,9 +45,9 @@ def check_batch_keys(algorithm: Algorithm, policy: Policy, source: BatchSource, 
 
 
 def check_data_parallel(cfg: DictConfig, algorithm: Algorithm) -> None:
-    if cfg.domain.name != "control" or algorithm.source != "dataset":
+    if algorithm.source != "dataset":
         raise RLSFTError(
-            f"learner.distributed=ddp trains algorithms on control datasets so far, not {algorithm.name} on"
+            f"learner.distributed=ddp trains algorithms on datasets so far, not {algorithm.name} on"
             f" {cfg.env.name}; run it in one process (learner.distributed=none)."
         )
 

@@ -55,6 +55,26 @@ def test_ddp_on_two_processes_gives_one_processs_parameters(algorithm, hopper_mi
     assert main(["evaluate", f"checkpoint={two}", "episodes=1"]) == 0  # a torchrun run's checkpoint, in one process
 
 
+def test_ddp_sft_on_the_tiny_lm_gives_one_processs_parameters(tmp_path, capsys):
+    """Token-mean SFT split over 2 ranks: each share's NLL over the ranks' mean token count, so the averaged
+    gradient is the global batch's (not the mean of per-share token means)."""
+    settings = ["train", "env=arithmetic", "algorithm=sft", f"data_dir={tmp_path / 'data'}",
+                "env.task.options.train_size=24", "env.task.options.test_size=4", "sampling.samples_per_prompt=2",
+                "learner.steps=4", "evaluation.episodes=4", "evaluation.every=0", "log_every=1", "progress=false"]  # fmt: skip
+    assert main([*settings, f"run_dir={tmp_path / 'one'}"]) == 0  # makes the completions the ranks then read
+    capsys.readouterr()
+    run = torchrun([*settings, f"run_dir={tmp_path / 'two'}", "learner.distributed=ddp"])
+    assert run.returncode == 0, run.stderr[-3000:]
+    one_losses, two_losses = (
+        [float(row.split(",")[1]) for row in (tmp_path / name / "train.csv").read_text().splitlines()[1:]]
+        for name in ("one", "two")
+    )
+    assert len(two_losses) == 4 and two_losses == pytest.approx(one_losses, rel=1e-6)
+    single, parallel = (checkpoint.load(tmp_path / name / "checkpoint.pt")["learner"] for name in ("one", "two"))
+    for name, weights in single["policy"].items():
+        torch.testing.assert_close(parallel["policy"][name], weights, rtol=1e-4, atol=1e-6)
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -139,4 +159,4 @@ def test_ddp_outside_torchrun_and_beyond_control_datasets_is_one_sentence(hopper
     run = torchrun(
         ["train", "algorithm=ppo", f"run_dir={tmp_path / 'ppo'}", "learner.distributed=ddp", "progress=false"]
     )
-    assert run.returncode != 0 and "trains algorithms on control datasets so far, not ppo" in run.stderr
+    assert run.returncode != 0 and "trains algorithms on datasets so far, not ppo" in run.stderr

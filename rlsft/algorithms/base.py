@@ -9,6 +9,7 @@ import torch
 from tensordict import TensorDict
 from torch import nn
 
+from rlsft.distributed import average_over_ranks
 from rlsft.errors import RLSFTError, did_you_mean
 from rlsft.registry import Registered
 
@@ -80,4 +81,5 @@ def nll_loss(
         nll = nll * (weight.unsqueeze(-1) if weight.dim() == 1 else weight)
     if reduction == "trajectory_mean":
         return (nll.sum(-1) / mask.sum(-1).clamp(min=1)).mean()
-    return nll.sum() / mask.sum().clamp(min=1)  # token_mean
+    # token_mean; split over ranks, each share's sum over the ranks' mean count (rlsft.distributed)
+    return nll.sum() / average_over_ranks(mask.sum()).clamp(min=1)

@@ -15,6 +15,7 @@ from torch import nn
 
 from rlsft.algorithms.base import Algorithm, LossOutput
 from rlsft.algorithms.policy_gradient import clipped_surrogate, k3_kl
+from rlsft.distributed import average_over_ranks
 
 
 def group_advantages(reward: torch.Tensor, group: torch.Tensor, scale: bool = True, eps: float = 1e-4) -> torch.Tensor:
@@ -51,7 +52,7 @@ class GRPO(Algorithm):
         loss, metrics = clipped_surrogate(log_prob, batch["sample_log_prob"], advantage, mask, self.clip_epsilon)
         if self.kl_coef > 0:
             # KL(pi_theta || pi_ref), the mean over response tokens; padding is zeroed before exp
-            kl = (k3_kl((batch["ref_log_prob"] - log_prob) * mask) * mask).sum() / mask.sum()
+            kl = (k3_kl((batch["ref_log_prob"] - log_prob) * mask) * mask).sum() / average_over_ranks(mask.sum())
             loss = loss + self.kl_coef * kl
             metrics["kl_to_ref"] = kl.detach()
         return LossOutput(loss, metrics)

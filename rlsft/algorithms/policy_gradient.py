@@ -9,6 +9,7 @@ from __future__ import annotations
 import torch
 
 from rlsft.algorithms.importance_weights import effective_sample_size
+from rlsft.distributed import average_over_ranks
 
 
 def k3_kl(log_ratio: torch.Tensor) -> torch.Tensor:
@@ -31,7 +32,7 @@ def clipped_surrogate(
     log_ratio = log_prob - sample_log_prob
     ratio = log_ratio.exp()
     surrogate = torch.minimum(ratio * advantage, ratio.clamp(1 - clip_epsilon, 1 + clip_epsilon) * advantage)
-    steps = mask.sum().clamp(min=1)
+    steps = average_over_ranks(mask.sum()).clamp(min=1)  # split over ranks: the global token mean (nll_loss)
     loss = -(surrogate * mask).sum() / steps
     with torch.no_grad():
         real = log_ratio[mask.bool()]

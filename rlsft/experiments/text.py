@@ -118,7 +118,9 @@ def text_experiment(cfg: DictConfig, algorithm: Algorithm, learner_config: Learn
     if reference is not None:
         trajectories["ref_log_prob"] = frozen_log_prob(reference, trajectories)
     learner_config = learner_config.sized_for(len(trajectories))
-    source = TrajectorySource(trajectories, algorithm.sampling, learner_config.batch_size, device)
+    source = TrajectorySource(
+        trajectories, algorithm.sampling, learner_config.batch_size, device, learner_config.data_parallel
+    )
     about = {"completions_kept": len(trajectories), "completions_total": len(completions)}
     return Experiment(policy, source, learner_config, evaluate, data, "accuracy", about)
 
