@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import random
 import re
@@ -65,6 +66,21 @@ def load(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str
             f"Checkpoint {path} is corrupt or not an rlsft checkpoint ({detail}); delete it (its run then starts"
             " afresh) or pass another checkpoint."
         ) from error
+
+
+def encode_state(state: dict) -> torch.Tensor:
+    """`state` (tensors and plain containers) as one byte tensor, to pass where only tensors go: a torchrl
+    collector worker's state through a TensorDict (which keeps tensors but not the lists and big integers
+    of generator states), a rank's state through a collective."""
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    return torch.frombuffer(bytearray(buffer.getvalue()), dtype=torch.uint8)
+
+
+def decode_state(data: torch.Tensor) -> dict:
+    """What `encode_state` wrote, loaded on the CPU as tensors and plain containers only: bytes that arrive
+    from anywhere else (a crafted checkpoint) cannot run code here."""
+    return torch.load(io.BytesIO(data.cpu().numpy().tobytes()), map_location="cpu", weights_only=True)
 
 
 def rng_state() -> dict[str, Any]:

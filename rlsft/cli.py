@@ -1,5 +1,5 @@
-"""`rlsft train [key=value ...]`, `rlsft evaluate checkpoint=<path>`, `rlsft data make|policies ...`,
-`rlsft bench <suite> size=quick|full`.
+"""`rlsft train [key=value ...]`, `rlsft evaluate checkpoint=<path>`, `rlsft export checkpoint=<path> out=<folder>`,
+`rlsft data make|policies ...`, `rlsft bench <suite> size=quick|full`.
 
 Configs are composed with hydra from the YAML shipped in rlsft/configs; any key can be
 overridden as `a.b=value`. Mistakes a user can fix print one sentence, not a traceback.
@@ -13,6 +13,7 @@ import logging
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
@@ -21,6 +22,10 @@ from rlsft.configs import default_budget
 from rlsft.configs.compose import compose_config
 from rlsft.errors import RLSFTError, did_you_mean, reason, rlsft_cause
 from rlsft.sweep import check, hydra_app, multirun
+
+if TYPE_CHECKING:  # the commands import what they run when they run
+    from rlsft.experiments.base import Evaluate
+    from rlsft.policies import Policy
 
 # torchrl logs each replay-buffer allocation at INFO, to stdout; the CLI's output is its progress bars
 # and results (JSON on stdout). torchrl reads its level from RL_LOGGING_LEVEL when first imported,
@@ -39,13 +44,14 @@ def run_train(overrides: list[str]) -> dict | None:
     return train_task(compose_config("train", overrides))
 
 
-def run_evaluate(overrides: list[str]) -> dict:
+def trained_policy(checkpoint_path: str, seed: int) -> tuple[Path, dict, Policy, Evaluate]:
+    """A run's checkpoint (its folder or .pt file): the path, its state, the policy with its trained weights
+    and the policy's evaluation, as the run's domain makes them."""
     from rlsft import checkpoint
     from rlsft.experiments import make_domain
     from rlsft.loop import CHECKPOINT
 
-    cfg = compose_config("evaluate", overrides)
-    path = Path(cfg.checkpoint).expanduser()
+    path = Path(checkpoint_path).expanduser()
     if path.is_dir():  # a run folder: its checkpoint
         if not (path / CHECKPOINT).is_file():
             raise RLSFTError(
@@ -54,10 +60,26 @@ def run_evaluate(overrides: list[str]) -> dict:
         path = path / CHECKPOINT
     state = checkpoint.load(path)
     train_cfg = OmegaConf.create(state["config"])
-    policy, evaluate = make_domain(train_cfg).evaluated_policy(train_cfg, cfg.seed, state)
+    policy, evaluate = make_domain(train_cfg).evaluated_policy(train_cfg, seed, state)
     policy.load_state_dict(state["learner"]["policy"])
+    return path, state, policy, evaluate
+
+
+def run_evaluate(overrides: list[str]) -> dict:
+    cfg = compose_config("evaluate", overrides)
+    path, state, _, evaluate = trained_policy(cfg.checkpoint, cfg.seed)
     metrics = evaluate(cfg.episodes)
     return {"checkpoint": str(path), "step": state["learner"]["step"], "episodes": cfg.episodes, **metrics}
+
+
+def run_export(overrides: list[str]) -> dict:
+    cfg = compose_config("export", overrides)
+    out = Path(cfg.out).expanduser()
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise RLSFTError(f"out={out} already holds files; pass a new or empty folder, so that nothing is overwritten.")
+    path, state, policy, _ = trained_policy(cfg.checkpoint, 0)
+    out.mkdir(parents=True, exist_ok=True)
+    return {"checkpoint": str(path), "step": state["learner"]["step"], **policy.export(out)}
 
 
 def run_data(overrides: list[str]) -> dict:
@@ -92,7 +114,7 @@ def run_bench(overrides: list[str]) -> dict:
     return SUITES[suite](cfg)
 
 
-COMMANDS = {"train": run_train, "evaluate": run_evaluate, "data": run_data, "bench": run_bench}
+COMMANDS = {"train": run_train, "evaluate": run_evaluate, "export": run_export, "data": run_data, "bench": run_bench}
 
 
 def run_hydra_train(args: argparse.Namespace) -> int:

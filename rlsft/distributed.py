@@ -8,16 +8,20 @@ writes the run's files. Outside torchrun every function here is the single-proce
 
 from __future__ import annotations
 
+import datetime
 import os
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
+import numpy as np
 import torch
 import torch.distributed as dist
 
+from rlsft.checkpoint import decode_state, encode_state
 from rlsft.errors import RLSFTError
 
-MODES = ("none", "ddp", "auto")
+MODES = ("none", "ddp", "fsdp", "auto")
 
 
 def launched_processes() -> int:
@@ -25,26 +29,57 @@ def launched_processes() -> int:
     return int(os.environ.get("WORLD_SIZE", "1"))
 
 
+def launched_rank() -> int:
+    """This process's rank among those launched (0 without torchrun), before or after the process group."""
+    return int(os.environ.get("RANK", "0"))
+
+
+def adopt_slurm_tasks() -> None:
+    """The tasks of one submitit job on SLURM (hydra's submitit launcher with tasks_per_node=N, or nodes=M)
+    become the ranks of one run, as torchrun's processes are: submitit's helper sets torch's variables
+    (MASTER_ADDR, MASTER_PORT, RANK, WORLD_SIZE, LOCAL_RANK) from SLURM's. Nothing under torchrun or one task."""
+    if os.environ.get("SUBMITIT_EXECUTOR") != "slurm" or int(os.environ.get("SLURM_NTASKS", "1")) < 2:
+        return
+    if "RANK" in os.environ:  # torchrun inside the job already made the ranks
+        return
+    from submitit.helpers import TorchDistributedEnvironment  # a submitit job has submitit
+
+    TorchDistributedEnvironment().export(set_cuda_visible_devices=False, overwrite=True)  # MASTER_PORT: kept
+
+
 def resolve(mode: str) -> str:
     """`learner.distributed` for this launch: auto is ddp under torchrun with 2 or more processes, else none."""
     if mode == "auto":
         return "ddp" if launched_processes() > 1 else "none"
-    if mode == "ddp" and launched_processes() < 2:
+    if mode in ("ddp", "fsdp") and launched_processes() < 2:
         raise RLSFTError(
-            "learner.distributed=ddp needs 2 or more processes; launch the run with `torchrun --nproc-per-node N -m"
-            " rlsft.cli train ...`, or set learner.distributed=none."
+            f"learner.distributed={mode} needs 2 or more processes; launch the run with `torchrun --nproc-per-node N"
+            " -m rlsft.cli train ...`, or set learner.distributed=none."
         )
     return mode
 
 
+def local_device(device: torch.device) -> torch.device:
+    """`device`, with a CUDA device without an index made this process's own GPU under torchrun (LOCAL_RANK)."""
+    if device.type == "cuda" and device.index is None and "LOCAL_RANK" in os.environ:
+        return torch.device("cuda", int(os.environ["LOCAL_RANK"]))
+    return device
+
+
 def start(device: torch.device) -> None:
-    """Join the run's process group (gloo on CPU, NCCL on CUDA), once per process."""
+    """Join the run's process group (gloo on CPU, NCCL on CUDA, each rank on its own GPU), once per process."""
     if not dist.is_initialized():
-        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+        if device.type == "cuda":
+            torch.cuda.set_device(device)
+        # An hour, not torch's 10-30 minutes: the other ranks wait at stop() while rank 0 evaluates alone.
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo", timeout=datetime.timedelta(hours=1))
 
 
 def stop() -> None:
+    """Leave the process group, all ranks together: a rank that tore its connections down while rank 0 was
+    still evaluating could abort at exit."""
     if dist.is_initialized():
+        dist.barrier()
         dist.destroy_process_group()
 
 
@@ -103,12 +138,54 @@ def average_over_ranks(tensor: torch.Tensor) -> torch.Tensor:
     return all_ranks_sum(tensor) / world_size() if active() else tensor
 
 
-def share(batch_size: int) -> slice:
+def mean_std_over_ranks(values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The mean and unbiased std of every rank's `values` [N] together (without gradient); torch's in one process."""
+    if not active():
+        return values.mean(), values.std()
+    count = all_ranks_sum(values.new_tensor(values.numel()))
+    mean = all_ranks_sum(values.sum()) / count
+    return mean, (all_ranks_sum((values - mean).pow(2).sum()) / (count - 1)).sqrt()
+
+
+def rows_of_all_ranks(tensor: torch.Tensor) -> torch.Tensor:
+    """Every rank's `tensor` [N, ...], concatenated in rank order (equal N on every rank); itself in one process.
+    A rollout's envs are split over the ranks in order, so this is the rollout one process would hold."""
+    if not active():
+        return tensor
+    parts = [torch.empty_like(tensor) for _ in range(world_size())]
+    dist.all_gather(parts, tensor.contiguous())
+    return torch.cat(parts)
+
+
+def rank_seed(seed: int) -> int:
+    """This rank's own seed, for what each rank draws by itself (its actions, its completions): `seed` on rank
+    0 (one process's stream), and for the others a stream derived from (seed, rank), not seed + rank, which
+    would repeat another seed's rank 0."""
+    return seed if rank() == 0 else int(np.random.SeedSequence([seed, rank()]).generate_state(1)[0])
+
+
+def gather_on_main(state: Any) -> list[Any] | None:
+    """Every rank's `state` (tensors and plain containers), loaded on the CPU in rank order on rank 0, None on
+    the others; [state] in one process. What each rank alone holds (its envs' episodes, its RNG) reaches the
+    checkpoint. Sent as bytes (`encode_state`), padded to the longest: collectives carry tensors."""
+    if not active():
+        return [state]
+    device = torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" else torch.device("cpu")
+    data = encode_state(state).to(device)
+    sizes = [torch.zeros((), dtype=torch.long, device=device) for _ in range(world_size())]
+    dist.all_gather(sizes, torch.tensor(len(data), device=device))
+    longest = int(max(sizes))
+    parts = [torch.empty(longest, dtype=torch.uint8, device=device) for _ in range(world_size())]
+    dist.all_gather(parts, torch.nn.functional.pad(data, (0, longest - len(data))))
+    return [decode_state(part[: int(size)]) for part, size in zip(parts, sizes, strict=True)] if is_main() else None
+
+
+def share(batch_size: int, setting: str = "learner.batch_size") -> slice:
     """This rank's rows of a global batch of `batch_size` (equal shares, so means over shares average to
-    the global mean)."""
+    the global mean); `setting` names the option that sets the size, for the error when it does not split."""
     if batch_size % world_size():
         raise RLSFTError(
-            f"learner.batch_size={batch_size} does not split evenly over {world_size()} processes; make it a multiple"
+            f"{setting}={batch_size} does not split evenly over {world_size()} processes; make it a multiple"
             f" of {world_size()}."
         )
     size = batch_size // world_size()
@@ -118,9 +195,12 @@ def share(batch_size: int) -> slice:
 @contextmanager
 def main_first() -> Iterator[None]:
     """Rank 0 runs the block first (making any dataset, pi_ref or cache it needs), then the other ranks,
-    which find them made; in one process, the block."""
+    which find them made; in one process, the block. Should rank 0 fail (a bad setting), the others still
+    go on to the block, and each fails with that one sentence instead of waiting for rank 0 forever."""
     if active() and not is_main():
         dist.barrier()
-    yield
-    if active() and is_main():
-        dist.barrier()
+    try:
+        yield
+    finally:
+        if active() and is_main():
+            dist.barrier()

@@ -16,9 +16,21 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 from tensordict import TensorDict
 from torch import nn
+from torch.distributed.checkpoint.state_dict import (
+    StateDictOptions,
+    get_model_state_dict,
+    get_optimizer_state_dict,
+    set_model_state_dict,
+    set_optimizer_state_dict,
+)
+from torch.distributed.fsdp import FSDPModule
+from torch.distributed.tensor import DTensor
 
 from rlsft import distributed
 from rlsft.errors import RLSFTError, reason
+
+# Whole state dicts of a sharded policy and its optimiser, gathered on the CPU (rank 0's), and loaded from one.
+FULL_STATE = StateDictOptions(full_state_dict=True, cpu_offload=True)
 
 if TYPE_CHECKING:  # the learner applies any loss; it needs the algorithms' type alone
     from rlsft.algorithms import Algorithm
@@ -42,7 +54,9 @@ class LearnerConfig:
     grad_clip: float | None = None  # max global gradient norm; None: no clipping (norm still logged)
     precision: str = "auto"  # auto: bf16 autocast on CUDA, fp32 elsewhere | fp32 | bf16 (autocast, CPU too)
     # none | ddp: under torchrun, every rank trains on its share of each global batch (batch_size is the
-    # global one) and the gradients are averaged | auto: ddp under torchrun with 2+ processes, else none
+    # global one) and the gradients are averaged | fsdp: as ddp, with a causal LM's parameters, gradients and
+    # optimiser state sharded over the ranks (FSDP2, a unit per decoder layer; checkpoints hold full state
+    # dicts, which load in one process) | auto: ddp under torchrun with 2+ processes, else none
     distributed: str = "none"
     compile: bool = False  # torch.compile the algorithm's loss, the policy's log-prob in it (the first step compiles)
     device: str = "auto"  # auto: CUDA when present | cpu | cuda | cuda:N
@@ -85,8 +99,14 @@ class LearnerConfig:
     @property
     def data_parallel(self) -> bool:
         """Whether this learner trains beside other ranks on its share of each batch (learner.distributed,
-        resolved for this launch: a one-sentence error for ddp outside torchrun)."""
-        return distributed.resolve(self.distributed) == "ddp"
+        resolved for this launch: a one-sentence error for ddp or fsdp outside torchrun)."""
+        return distributed.resolve(self.distributed) in ("ddp", "fsdp")
+
+    @property
+    def sharded(self) -> bool:
+        """Whether the policy's parameters are sharded over the ranks (fsdp): every rank then joins each
+        forward pass, generation and evaluation included."""
+        return distributed.resolve(self.distributed) == "fsdp"
 
     @classmethod
     def from_config(cls, config: DictConfig, where: str = "learner") -> LearnerConfig:
@@ -104,7 +124,7 @@ class LearnerConfig:
 def resolve_device(name: str) -> torch.device:
     """`learner.device` as a torch device that this machine has."""
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        return distributed.local_device(torch.device("cuda" if torch.cuda.is_available() else "cpu"))
     try:
         device = torch.device(name)
     except RuntimeError as error:
@@ -113,7 +133,7 @@ def resolve_device(name: str) -> torch.device:
         ) from error
     if device.type == "cuda" and not torch.cuda.is_available():
         raise RLSFTError(f"learner.device={name} but this machine has no CUDA device; use learner.device=auto or cpu.")
-    return device
+    return distributed.local_device(device)
 
 
 def warmup_cosine(warmup_steps: int, total_steps: int, schedule: str):
@@ -139,16 +159,25 @@ class Learner:
         self.config = config
         self.device = resolve_device(config.device)
         self.policy = policy.to(self.device)
+        algorithm.attach(self.policy)  # it may make modules of its own (iw-SFT's q, AWR's value function)
         self.algorithm = algorithm.to(self.device)
-        self.algorithm.attach(self.policy)
-        self.data_parallel = config.data_parallel
+        self.data_parallel, self.sharded = config.data_parallel, config.sharded
         if self.data_parallel:
             distributed.start(self.device)
+        if self.sharded:  # before the optimiser, which then holds each rank's shards
+            if any(True for _ in self.algorithm.parameters()):
+                raise RLSFTError(
+                    f"learner.distributed=fsdp shards the policy, and {algorithm.name} keeps parameters of its own"
+                    " (iw-SFT's q=ema or copy, AWR's value function), which would stay whole on every rank; use"
+                    " algorithm.options.q=policy or learner.distributed=ddp."
+                )
+            self.policy.shard()
         # dynamic: batches of trajectories differ in length, and one graph serves them all
         self.loss = torch.compile(self.algorithm.loss, dynamic=True) if config.compile else self.algorithm.loss
         self.autocast = config.precision == "bf16" or (config.precision == "auto" and self.device.type == "cuda")
         optimizer_class = torch.optim.AdamW if config.optimizer == "adamw" else torch.optim.Adam
-        self.parameters = [p for p in self.policy.parameters() if p.requires_grad]
+        # the policy's, and any the algorithm trains beside it (AWR's value function; iw-SFT's q is frozen)
+        self.parameters = [p for p in (*self.policy.parameters(), *self.algorithm.parameters()) if p.requires_grad]
         # Adam(W) in one fused kernel (on CPU a third of the per-tensor loop's time for PPO-sized
         # networks), which can also leave out a non-finite step without a host sync (`found_inf`).
         self.optimizer = optimizer_class(
@@ -173,12 +202,14 @@ class Learner:
             output = self.loss(self.policy, batch)
         self.optimizer.zero_grad(set_to_none=True)
         output.loss.backward()
-        if self.data_parallel:  # every rank now holds the gradient of the global batch's loss
-            distributed.average_gradients(self.parameters)
+        if self.data_parallel and not self.sharded:  # every rank now holds the gradient of the global batch's loss
+            distributed.average_gradients(self.parameters)  # (FSDP reduce-scatters the mean in backward)
         if self.config.grad_clip:
             grad_norm = nn.utils.clip_grad_norm_(self.parameters, self.config.grad_clip)
         else:  # the norm is still logged; skip the no-op rescaling of every gradient
             grad_norm = nn.utils.get_total_norm([p.grad for p in self.parameters if p.grad is not None])
+        if isinstance(grad_norm, DTensor):  # the norm of the sharded gradients, the same on every rank
+            grad_norm = grad_norm.full_tensor()
         nonfinite = ~(torch.isfinite(output.loss.detach()) & torch.isfinite(grad_norm))
         if self.data_parallel:  # a step is left out on every rank or none
             nonfinite = distributed.all_ranks_max(nonfinite.int()).bool()
@@ -192,29 +223,69 @@ class Learner:
         self.optimizer.step()
         self.scheduler.step()
         self.step += 1
-        # the global batch's loss: the mean of the ranks' shares
-        metrics = {"loss": distributed.average_over_ranks(output.loss.detach()), "grad_norm": grad_norm, "lr": lr}
+        loss = output.loss.detach()
+        if self.data_parallel:  # the global batch's loss: the mean of the ranks' shares
+            loss = distributed.average_over_ranks(loss)
+        metrics = {"loss": loss, "grad_norm": grad_norm, "lr": lr}
         return {**metrics, **output.metrics, "nonfinite_steps": self.nonfinite_steps.clone()}
+
+    def named(self, optimizer: dict[str, Any]) -> dict[str, Any]:
+        """An optimiser state keyed by parameter name, as torch.distributed.checkpoint reads it (one that
+        torch.optim wrote, keyed by each parameter's place, is renamed)."""
+        names = [name for name, parameter in self.policy.named_parameters() if parameter.requires_grad]
+        rename = {index: name for index, name in enumerate(names)}
+        groups = [
+            {**group, "params": [rename.get(p, p) for p in group["params"]]} for group in optimizer["param_groups"]
+        ]
+        return {
+            "state": {rename.get(key, key): value for key, value in optimizer["state"].items()},
+            "param_groups": groups,
+        }
 
     def first_nonfinite_step(self) -> int | None:
         """The first step whose loss or gradient was not finite, if any (a host sync)."""
         step = int(self.first_nonfinite)
         return step if step > 0 else None
 
+    def policy_state_dict(self) -> dict[str, torch.Tensor]:
+        """The policy's parameters and buffers, whole (sharded: gathered, a call every rank makes, on the CPU)."""
+        if not self.sharded:
+            return self.policy.state_dict()
+        for module in self.policy.modules():  # a forward without backward (sampling) leaves the root gathered
+            if isinstance(module, FSDPModule):
+                module.reshard()
+        return get_model_state_dict(self.policy, options=FULL_STATE)
+
     def state_dict(self) -> dict[str, Any]:
+        """The learner's state for a checkpoint; sharded, whole state dicts (parameters and optimiser keyed by
+        name), which a run of any number of processes loads: every rank calls it, rank 0's is the full one."""
+        policy = self.policy_state_dict()
+        if self.sharded:
+            optimizer = get_optimizer_state_dict(self.policy, self.optimizer, options=FULL_STATE)
+        else:
+            optimizer = self.optimizer.state_dict()
         return {
-            "policy": self.policy.state_dict(),
+            "policy": policy,
             "algorithm": self.algorithm.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
+            "optimizer": optimizer,
             "scheduler": self.scheduler.state_dict(),
             "step": self.step,
             "nonfinite": torch.stack([self.nonfinite_steps.double(), self.first_nonfinite.double()]),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.policy.load_state_dict(state["policy"])
+        """A checkpoint's learner state, whichever way it was written (one process, ddp or fsdp)."""
+        optimizer = state["optimizer"]
+        by_name = all(isinstance(key, str) for key in optimizer["state"])  # as fsdp writes it (or empty)
+        if self.sharded:
+            set_model_state_dict(self.policy, state["policy"], options=FULL_STATE)
+        else:
+            self.policy.load_state_dict(state["policy"])
+        if self.sharded or (by_name and optimizer["state"]):
+            set_optimizer_state_dict(self.policy, self.optimizer, self.named(optimizer), options=FULL_STATE)
+        else:
+            self.optimizer.load_state_dict(optimizer)
         self.algorithm.load_state_dict(state["algorithm"])
-        self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         self.step = state["step"]
         if "nonfinite" in state:  # checkpoints of rlsft before learner.nonfinite have none

@@ -8,6 +8,7 @@ from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import yaml
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 from tqdm.auto import tqdm
@@ -15,7 +16,7 @@ from tqdm.auto import tqdm
 from rlsft import checkpoint, distributed
 from rlsft.errors import RLSFTError, reason
 from rlsft.learner import Learner
-from rlsft.metrics import MetricsLogger
+from rlsft.metrics import MetricsLogger, WandbConfig, check_loggers, mirrors
 from rlsft.sources.base import BatchSource
 
 CHECKPOINT = "checkpoint.pt"
@@ -40,8 +41,11 @@ class LoopConfig:
     progress: bool = True  # show a progress bar
     resume: bool = True  # continue from <run_dir>/checkpoint.pt; false refuses to touch an existing run
     evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
+    logger: list[str] = field(default_factory=lambda: ["csv", "tensorboard"])  # csv (always), tensorboard, wandb
+    wandb: WandbConfig = field(default_factory=WandbConfig)
 
     def __post_init__(self) -> None:
+        check_loggers(self.logger)
         evaluation = self.evaluation
         if min(self.log_every, self.checkpoint_every, evaluation.episodes, evaluation.interim_episodes) < 1 or (
             evaluation.every < 0
@@ -110,10 +114,11 @@ def fit(
         (run_dir / "config.yaml").write_text(state["config"])
         for folder in (run_dir, run_dir / "snapshots"):
             checkpoint.remove_interrupted_writes(folder)
-    else:
-        evaluate = None  # rank 0 evaluates the policy every rank holds
+    elif not learner.sharded:
+        evaluate = None  # rank 0 evaluates the policy every rank holds (a sharded one, every rank: each its share)
     total, saved_step = learner.config.steps, learner.step
-    with closing(source), MetricsLogger(run_dir, resume_step=learner.step, write=main) as logger:
+    sinks = mirrors(loop.logger, run_dir, learner.step, loop.wandb, yaml.safe_load(config_text)) if main else []
+    with closing(source), MetricsLogger(run_dir, resume_step=learner.step, write=main, mirrors=sinks) as logger:
         # closing: a source's worker processes stop, even on errors
         finished = logger.last_row("eval")
         if learner.step >= total and finished is not None and finished["step"] == total:
@@ -123,7 +128,7 @@ def fit(
             if evaluate is not None and loop.evaluation.every:
                 with clock.paused():
                     start = logger.log("eval", 0, {**evaluate(loop.evaluation.interim_episodes), "seconds": 0.0})
-            if loop.evaluation.snapshots and main:
+            if loop.evaluation.snapshots:
                 save_snapshot(run_dir, learner, start)
         progress = tqdm(
             total=total, initial=learner.step, desc=label, disable=not (loop.progress and main), dynamic_ncols=True
@@ -149,11 +154,14 @@ def fit(
                         save_snapshot(run_dir, learner, result)
                 if step % loop.checkpoint_every == 0 or step == total:
                     stop_if_nonfinite(learner, label, checkpoint_path, saved_step)
-                    if main:  # the ranks hold the same policy, optimiser and (in step) RNG
-                        state.update(
-                            learner=learner.state_dict(), source=source.state_dict(), rng=checkpoint.rng_state()
-                        )
-                        state["seconds"] = clock.seconds()
+                    own = {"source": source.state_dict(), "rng": checkpoint.rng_state()}
+                    # The ranks hold the same policy and optimiser (sharded: gathered here, by every rank), and
+                    # each one's own batches where they are its own.
+                    learner_state = learner.state_dict()
+                    ranks = distributed.gather_on_main(own) if distributed.active() and source.per_rank else None
+                    if main:
+                        state.update(learner=learner_state, seconds=clock.seconds())
+                        state.update({"ranks": ranks} if ranks else own)
                         checkpoint.save_atomic(state, checkpoint_path)
                     saved_step = step
                 bar.update()
@@ -176,9 +184,10 @@ def stop_if_nonfinite(learner: Learner, label: str, checkpoint_path: Path, saved
 
 
 def save_snapshot(run_dir: Path, learner: Learner, evaluation: dict[str, float]) -> None:
-    """The policy at this step, a record of its progress (`rlsft data policies` reads them)."""
-    snapshot = {"policy": learner.policy.state_dict(), "step": learner.step, "eval": evaluation}
-    checkpoint.save_atomic(snapshot, run_dir / "snapshots" / f"step{learner.step:09d}.pt")
+    """The policy at this step, a record of its progress (`rlsft data policies` reads them); rank 0 writes it."""
+    snapshot = {"policy": learner.policy_state_dict(), "step": learner.step, "eval": evaluation}
+    if distributed.is_main():
+        checkpoint.save_atomic(snapshot, run_dir / "snapshots" / f"step{learner.step:09d}.pt")
 
 
 def resume_from(path: Path, learner: Learner, source: BatchSource, label: str, resume: bool) -> float:
@@ -192,10 +201,20 @@ def resume_from(path: Path, learner: Learner, source: BatchSource, label: str, r
         raise RLSFTError(
             f"{path} belongs to another run ({state.get('label')!r}, not {label!r}); pass another run_dir= to keep both."
         )
+    own = state
+    if "ranks" in state or (distributed.active() and source.per_rank):  # each rank its own batches: its own state
+        ranks = state.get("ranks", [state])
+        if len(ranks) != distributed.world_size():
+            raise RLSFTError(
+                f"{path} was written by {len(ranks)} process(es), each drawing its own batches, and this run has"
+                f" {distributed.world_size()}; resume it with as many (torchrun --nproc-per-node {len(ranks)}), or"
+                " pass another run_dir= to start afresh."
+            )
+        own = ranks[distributed.rank()]
     try:
         learner.load_state_dict(state["learner"])
-        source.load_state_dict(state["source"])
-        checkpoint.set_rng_state(state["rng"])
+        source.load_state_dict(own["source"])
+        checkpoint.set_rng_state(own["rng"])
     except (KeyError, RuntimeError, ValueError) as error:  # another rlsft version, or a changed model or optimiser
         raise RLSFTError(
             f"{path} does not fit this run ({type(error).__name__}: {reason(error)}); it was written by another rlsft"

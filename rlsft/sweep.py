@@ -18,9 +18,11 @@ from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from rlsft.configs.compose import checked_choices, compose_config
+from rlsft.distributed import launched_rank
 from rlsft.errors import RLSFTError
 
 RESULT = "result.json"
@@ -49,11 +51,15 @@ def hydra_app(name: str, flags: list[str], overrides: list[str], task: Callable[
     """Run `task` as hydra's app `name` would with these command-line `flags` (`-m`, `--cfg all`, ...)."""
 
     def job(cfg: DictConfig) -> None:
+        if cfg.get("wandb") is not None and cfg.wandb.group is None and HydraConfig.get().mode == RunMode.MULTIRUN:
+            cfg.wandb.group = Path(HydraConfig.get().sweep.dir).name  # a sweep's jobs, grouped by its name
         try:
             result = {"summary": task(cfg)}
         except RLSFTError as error:
             print(f"rlsft: error: {error}", file=sys.stderr)
             result = {"error": str(error)}
+        if launched_rank() > 0:  # a job of several tasks (tasks_per_node): rank 0 reports it
+            return
         output = Path(HydraConfig.get().runtime.output_dir)
         result["overrides"] = list(HydraConfig.get().overrides.task)
         (output / RESULT).write_text(json.dumps(result, indent=2))

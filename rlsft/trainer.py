@@ -44,19 +44,12 @@ def check_batch_keys(algorithm: Algorithm, policy: Policy, source: BatchSource, 
         )
 
 
-def check_data_parallel(cfg: DictConfig, algorithm: Algorithm) -> None:
-    if algorithm.source != "dataset":
-        raise RLSFTError(
-            f"learner.distributed=ddp trains algorithms on datasets so far, not {algorithm.name} on"
-            f" {cfg.env.name}; run it in one process (learner.distributed=none)."
-        )
-
-
 def train(cfg: DictConfig) -> dict[str, float | str] | None:
     """Build the experiment `cfg` describes, train it (resuming if it ran before), evaluate it.
 
     Under torchrun with learner.distributed=ddp every rank trains; rank 0 returns the summary, the others None.
     """
+    distributed.adopt_slurm_tasks()  # the tasks of a submitit job on SLURM: the ranks of this run
     for module in cfg.imports:
         import_module_named(module)
     loop = LoopConfig.from_config(cfg)
@@ -71,10 +64,11 @@ def train(cfg: DictConfig) -> dict[str, float | str] | None:
         )
     learner_config = LearnerConfig.from_config(cfg.learner)
     if learner_config.data_parallel:
-        check_data_parallel(cfg, algorithm)
         distributed.start(resolve_device(learner_config.device))
     with distributed.main_first():  # rank 0 makes the dataset and pi_ref, the other ranks find them
         experiment = make_domain(cfg).experiment(cfg, algorithm, learner_config)
+    if learner_config.data_parallel and experiment.source.per_rank:  # the same policy, then each rank its own draws
+        checkpoint.seed_everything(distributed.rank_seed(cfg.seed))
     check_batch_keys(algorithm, experiment.policy, experiment.source, experiment.data)
     learner = Learner(experiment.policy, algorithm, experiment.learner_config)
     run_dir = Path(cfg.run_dir)

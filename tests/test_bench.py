@@ -28,7 +28,7 @@ def test_control_quick_trains_reports_and_rebuilds_from_the_runs(tmp_path, capsy
     record = json.loads((tmp_path / "report" / "control.json").read_text())
     assert set(record["tasks"]) == {"hopper-medium-replay", "hopper-medium-expert"}
     for rows in record["tasks"].values():
-        assert set(rows) == {"pi_ref", "bc", "filtered_sft", "sft", "sft_q", "iw_sft", "iw_sft_q"}
+        assert set(rows) == {"pi_ref", "bc", "filtered_sft", "sft", "sft_q", "iw_sft", "iw_sft_q", "dft", "rwr", "awr"}
         assert all(len(rows[algorithm]["seeds"]) == 2 for algorithm in rows if algorithm != "pi_ref")
     assert set(record["aggregate"]["probability_of_improvement"]) == {
         "iw_sft_q,sft_q",
@@ -75,7 +75,7 @@ def test_text_quick_trains_every_method_and_reports_accuracy(tmp_path, capsys):
     assert main(argv) == 0
     record = json.loads((tmp_path / "report" / "text.json").read_text())
     rows = record["tasks"]["tiny_lm-arithmetic"]
-    assert set(rows) == {"pi_ref", "sft", "iw_sft", "iw_sft_per_step", "sft_q", "grpo"}
+    assert set(rows) == {"pi_ref", "sft", "iw_sft", "iw_sft_per_step", "sft_q", "dft", "rwr", "grpo"}
     assert all(0 <= x <= 100 for x in numbers({m: r["final"]["mean"] for m, r in rows.items()}))
     assert all(math.isfinite(x) for x in numbers(record["aggregate"]))
     report = (tmp_path / "report" / "text.md").read_text()

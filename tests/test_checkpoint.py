@@ -10,8 +10,8 @@ import torch
 from conftest import small_run
 
 from rlsft import checkpoint
+from rlsft.checkpoint import encode_state
 from rlsft.cli import main
-from rlsft.sources.rollouts import encode_state
 
 
 class Payload:

@@ -31,10 +31,9 @@ def torchrun(argv: list[str], processes: int = 2) -> subprocess.CompletedProcess
 
 @pytest.mark.parametrize("algorithm", ["bc", "iw_sft"])  # iw-SFT: self-normalised weights over the global batch
 def test_ddp_on_two_processes_gives_one_processs_parameters(algorithm, hopper_minari, data_dir, tmp_path, capsys):
-    settings = [f"algorithm={algorithm}", "learner.steps=20", "evaluation.every=10", "evaluation.interim_episodes=1"]
-    one = tmp_path / "one"
-    assert main(small_run(hopper_minari, data_dir, one, *settings)) == 0  # batches of 8 trajectories
-    capsys.readouterr()
+    # pi_ref of its own (19 steps, no other test's): trained by rank 0 alone while rank 1 waits, then read by both
+    settings = [f"algorithm={algorithm}", "learner.steps=20", "evaluation.every=10", "evaluation.interim_episodes=1",
+                "reference.learner.steps=19"]  # fmt: skip
     two = tmp_path / "two"
     if algorithm == "bc":  # stopped at 10 and resumed, on both ranks (BC's rate is constant: the same steps)
         first = torchrun(
@@ -44,6 +43,9 @@ def test_ddp_on_two_processes_gives_one_processs_parameters(algorithm, hopper_mi
     run = torchrun([*small_run(hopper_minari, data_dir, two, *settings), "learner.distributed=ddp"])
     assert run.returncode == 0, run.stderr[-3000:]
     assert json.loads(run.stdout)["steps"] == 20  # rank 0 alone prints the summary
+    one = tmp_path / "one"
+    assert main(small_run(hopper_minari, data_dir, one, *settings)) == 0  # batches of 8 trajectories
+    capsys.readouterr()
     single, parallel = (checkpoint.load(folder / "checkpoint.pt")["learner"] for folder in (one, two))
     for name, weights in single["policy"].items():
         torch.testing.assert_close(parallel["policy"][name], weights, rtol=1e-5, atol=1e-6)
@@ -55,24 +57,59 @@ def test_ddp_on_two_processes_gives_one_processs_parameters(algorithm, hopper_mi
     assert main(["evaluate", f"checkpoint={two}", "episodes=1"]) == 0  # a torchrun run's checkpoint, in one process
 
 
-def test_ddp_sft_on_the_tiny_lm_gives_one_processs_parameters(tmp_path, capsys):
+def losses(run_dir: Path) -> list[float]:
+    return [float(row.split(",")[1]) for row in (run_dir / "train.csv").read_text().splitlines()[1:]]
+
+
+def evaluations(run_dir: Path) -> list[list[str]]:
+    """The eval rows without their wall-clock seconds."""
+    return [row.split(",")[:-1] for row in (run_dir / "eval.csv").read_text().splitlines()[1:]]
+
+
+def text_run(data_dir: Path, algorithm: str, *overrides: str) -> list[str]:
+    return ["train", "env=arithmetic", f"algorithm={algorithm}", f"data_dir={data_dir}", "env.task.options.test_size=5",
+            "evaluation.episodes=5", "evaluation.every=4", "evaluation.interim_episodes=5", "log_every=1",
+            "progress=false", *overrides]  # fmt: skip
+
+
+@pytest.mark.parametrize("mode", ["ddp", "fsdp"])
+def test_sft_on_the_tiny_lm_over_two_processes_gives_one_processs_run_and_resumes_in_one(mode, tmp_path, capsys):
     """Token-mean SFT split over 2 ranks: each share's NLL over the ranks' mean token count, so the averaged
-    gradient is the global batch's (not the mean of per-share token means)."""
-    settings = ["train", "env=arithmetic", "algorithm=sft", f"data_dir={tmp_path / 'data'}",
-                "env.task.options.train_size=24", "env.task.options.test_size=4", "sampling.samples_per_prompt=2",
-                "learner.steps=4", "evaluation.episodes=4", "evaluation.every=0", "log_every=1", "progress=false"]  # fmt: skip
-    assert main([*settings, f"run_dir={tmp_path / 'one'}"]) == 0  # makes the completions the ranks then read
+    gradient is the global batch's (not the mean of per-share token means). FSDP2 shards the model, evaluates
+    the held-out prompts split over the ranks (5: 3 and 2) and writes full state dicts, which one process
+    resumes from (constant rate: the steps after the switch are those of a run that never switched)."""
+    settings = text_run(tmp_path / "data", "sft", "env.task.options.train_size=24", "sampling.samples_per_prompt=2",
+                        "learner.schedule=constant", "learner.warmup_steps=0", "checkpoint_every=4")  # fmt: skip
+    assert main([*settings, "learner.steps=8", f"run_dir={tmp_path / 'one'}"]) == 0  # also makes the completions
     capsys.readouterr()
-    run = torchrun([*settings, f"run_dir={tmp_path / 'two'}", "learner.distributed=ddp"])
+    two = tmp_path / "two"
+    run = torchrun([*settings, "learner.steps=4", f"run_dir={two}", f"learner.distributed={mode}"])
     assert run.returncode == 0, run.stderr[-3000:]
-    one_losses, two_losses = (
-        [float(row.split(",")[1]) for row in (tmp_path / name / "train.csv").read_text().splitlines()[1:]]
-        for name in ("one", "two")
-    )
-    assert len(two_losses) == 4 and two_losses == pytest.approx(one_losses, rel=1e-6)
+    assert losses(two) == pytest.approx(losses(tmp_path / "one")[:4], rel=1e-6)
+    assert evaluations(two) == evaluations(tmp_path / "one")[:2]  # steps 0 and 4, 5 prompts each
+    assert main([*settings, "learner.steps=8", f"run_dir={two}"]) == 0  # on in one process
+    assert losses(two) == pytest.approx(losses(tmp_path / "one"), rel=1e-5)
     single, parallel = (checkpoint.load(tmp_path / name / "checkpoint.pt")["learner"] for name in ("one", "two"))
+    assert parallel["policy"].keys() == single["policy"].keys()
     for name, weights in single["policy"].items():
         torch.testing.assert_close(parallel["policy"][name], weights, rtol=1e-4, atol=1e-6)
+
+
+def test_fsdp_grpo_gives_ddp_grpos_run(tmp_path, capsys):
+    """GRPO's completions are each rank's own draws, so FSDP is held against DDP with the same ranks' streams
+    (and DDP against one process through the SFT test above): the same losses, KL to pi_ref included."""
+    settings = text_run(tmp_path / "data", "grpo", "env.task.options.train_size=16", "learner.steps=6",
+                        "algorithm.rollout.prompts_per_batch=4", "algorithm.rollout.samples_per_prompt=4",
+                        "algorithm.options.kl_coef=0.05")  # fmt: skip
+    for mode in ("ddp", "fsdp"):
+        run = torchrun([*settings, f"run_dir={tmp_path / mode}", f"learner.distributed={mode}"])
+        assert run.returncode == 0, run.stderr[-3000:]
+    assert losses(tmp_path / "fsdp") == pytest.approx(losses(tmp_path / "ddp"), rel=1e-5, abs=1e-9)
+    rows = [(tmp_path / mode / "train.csv").read_text().splitlines() for mode in ("ddp", "fsdp")]
+    completions = [row.split(",")[rows[0][0].split(",").index("completions")] for row in rows[0][1:]]
+    assert completions == [str(16.0 * step) for step in range(1, 7)]  # 2 ranks x 2 prompts x 4, a step each
+    assert main(["evaluate", f"checkpoint={tmp_path / 'fsdp'}", "episodes=5"]) == 0  # full state, one process
+    assert 0 <= json.loads(capsys.readouterr().out)["accuracy"] <= 1
 
 
 def free_port() -> int:
@@ -123,17 +160,72 @@ def test_two_nodes_of_one_process_meet_through_the_c10d_rendezvous(hopper_minari
         torch.testing.assert_close(parallel[name], weights, rtol=1e-5, atol=1e-6)
 
 
-def test_a_killed_ddp_run_resumes_at_its_checkpoint_and_ends_as_an_uninterrupted_one(hopper_minari, data_dir, tmp_path):
-    settings = ["algorithm=bc", "learner.steps=400", "checkpoint_every=20", "log_every=20", "evaluation.every=0"]
-    straight = tmp_path / "straight"  # uninterrupted DDP (400 steps from one process: 9e-5 apart, float drift)
-    assert (
-        torchrun([*small_run(hopper_minari, data_dir, straight, *settings), "learner.distributed=ddp"]).returncode == 0
+def test_the_tasks_of_a_submitit_job_train_as_the_ranks_of_one_run(hopper_minari, data_dir, tmp_path, capsys):
+    """Two tasks of a job that hydra's submitit launcher (tasks_per_node=2) starts on SLURM, with the variables
+    SLURM and submitit give them and no torchrun, on this machine: submitit's helper makes them ranks 0 and 1."""
+    settings = ["algorithm=bc", "learner.steps=10", "evaluation.every=0"]
+    one = tmp_path / "one"
+    assert main(small_run(hopper_minari, data_dir, one, *settings)) == 0
+    capsys.readouterr()
+    argv = [*small_run(hopper_minari, data_dir, tmp_path / "two", *settings), "learner.distributed=ddp"]
+    slurm = {"SUBMITIT_EXECUTOR": "slurm", "SLURM_JOB_ID": "4242", "SLURM_NTASKS": "2", "SLURM_JOB_NUM_NODES": "1", "SLURM_NODEID": "0",
+             "SLURM_JOB_NODELIST": "127.0.0.1", "MASTER_PORT": str(free_port())}  # fmt: skip
+    tasks = [
+        subprocess.Popen(
+            [sys.executable, "-m", "rlsft.cli", *argv],
+            env={
+                **os.environ,
+                **slurm,
+                "SLURM_PROCID": str(task),
+                "SLURM_LOCALID": str(task),
+                "OMP_NUM_THREADS": "1",
+                "PYTHONPATH": str(REPOSITORY),
+            },  # fmt: skip
+            cwd=REPOSITORY,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for task in (0, 1)
+    ]
+    outputs = [task.communicate(timeout=900) for task in tasks]
+    assert [task.returncode for task in tasks] == [0, 0], outputs[0][1][-2000:] + outputs[1][1][-2000:]
+    assert json.loads(outputs[0][0])["steps"] == 10 and not outputs[1][0].strip()  # rank 0 alone reports
+    single, parallel = (
+        checkpoint.load(folder / "checkpoint.pt")["learner"]["policy"] for folder in (one, tmp_path / "two")
     )
+    for name, weights in single.items():
+        torch.testing.assert_close(parallel[name], weights, rtol=1e-5, atol=1e-6)
+
+
+# Runs of each batch source: every rank the same global batch (bc), each rank its own envs (ppo) or prompts (grpo).
+KILLED_RUNS = {
+    "bc": ["algorithm=bc", "learner.steps=400", "checkpoint_every=20", "log_every=20"],
+    "ppo": ["algorithm=ppo", "env=hopper", "algorithm.rollout.frames=4096", "algorithm.rollout.num_envs=2",
+            "algorithm.rollout.frames_per_env=64", "algorithm.rollout.epochs=1", "algorithm.rollout.minibatches=2",
+            "env.max_episode_steps=50", "checkpoint_every=4", "log_every=4"],
+    "grpo": ["algorithm=grpo", "env=arithmetic", "env.task.options.train_size=16", "env.task.options.test_size=4",
+             "algorithm.rollout.prompts_per_batch=4", "algorithm.rollout.samples_per_prompt=2", "learner.steps=24",
+             "checkpoint_every=4", "log_every=4"],
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("algorithm", sorted(KILLED_RUNS))
+def test_a_killed_ddp_run_resumes_at_its_checkpoint_and_ends_as_an_uninterrupted_one(
+    algorithm, hopper_minari, data_dir, tmp_path, capsys
+):
+    def run_in(folder: Path) -> list[str]:
+        settings = [*KILLED_RUNS[algorithm], "evaluation.every=0", "evaluation.episodes=2", "learner.distributed=ddp"]
+        if algorithm == "bc":
+            return small_run(hopper_minari, data_dir, folder, *settings)
+        return ["train", f"run_dir={folder}", f"data_dir={data_dir}", "progress=false", *settings]
+
+    straight = tmp_path / "straight"  # uninterrupted DDP (400 BC steps from one process: 9e-5 apart, float drift)
+    assert torchrun(run_in(straight)).returncode == 0
     two = tmp_path / "two"
-    argv = [*small_run(hopper_minari, data_dir, two, *settings), "learner.distributed=ddp"]
     environment = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPOSITORY)}
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2", "-m", "rlsft.cli",
-               *argv]  # fmt: skip
+               *run_in(two)]  # fmt: skip
     run = subprocess.Popen(command, env=environment, cwd=REPOSITORY, start_new_session=True,
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
     deadline = time.monotonic() + 600
@@ -142,21 +234,37 @@ def test_a_killed_ddp_run_resumes_at_its_checkpoint_and_ends_as_an_uninterrupted
     os.killpg(run.pid, signal.SIGKILL)  # torchrun and both ranks, mid-run
     run.wait()
     killed_at = checkpoint.load(two / "checkpoint.pt")["learner"]["step"]
-    assert 0 < killed_at < 400, "the run was to be killed between its first checkpoint and its end"
-    resumed = torchrun(argv)
+    total = checkpoint.load(straight / "checkpoint.pt")["learner"]["step"]
+    assert 0 < killed_at < total, "the run was to be killed between its first checkpoint and its end"
+    resumed = torchrun(run_in(two))
     assert resumed.returncode == 0, resumed.stderr[-3000:]
-    uninterrupted, resumed_state = (checkpoint.load(folder / "checkpoint.pt")["learner"] for folder in (straight, two))
-    assert resumed_state["step"] == 400
-    for name, weights in uninterrupted["policy"].items():
-        assert torch.equal(resumed_state["policy"][name], weights), name  # bit-exact
+    uninterrupted, resumed_state = (checkpoint.load(folder / "checkpoint.pt") for folder in (straight, two))
+    assert resumed_state["learner"]["step"] == total
+    for name, weights in uninterrupted["learner"]["policy"].items():
+        assert torch.equal(resumed_state["learner"]["policy"][name], weights), name  # bit-exact
+    every = int(KILLED_RUNS[algorithm][-1].split("=")[1])
     steps = [int(row.split(",")[0]) for row in (two / "train.csv").read_text().splitlines()[1:]]
-    assert steps == list(range(20, 401, 20))  # no row lost or repeated across the kill
+    assert steps == list(range(every, total + 1, every))  # no row lost or repeated across the kill
+    if algorithm != "bc":  # each rank draws its own envs' steps or completions: with its own RNG
+        ranks = resumed_state["ranks"]
+        assert len(ranks) == 2 and not torch.equal(ranks[0]["rng"]["torch"], ranks[1]["rng"]["torch"])
+        assert main(["train", *run_in(two)[1:-1], "learner.distributed=none"]) == 2  # not in one process
+        assert "was written by 2 process(es), each drawing its own batches" in capsys.readouterr().err
 
 
-def test_ddp_outside_torchrun_and_beyond_control_datasets_is_one_sentence(hopper_minari, data_dir, tmp_path, capsys):
+def test_ddp_outside_torchrun_and_shares_that_do_not_split_are_one_sentence(hopper_minari, data_dir, tmp_path, capsys):
     assert main(small_run(hopper_minari, data_dir, tmp_path / "run", "learner.distributed=ddp")) == 2
     assert "learner.distributed=ddp needs 2 or more processes; launch the run with `torchrun" in capsys.readouterr().err
-    run = torchrun(
-        ["train", "algorithm=ppo", f"run_dir={tmp_path / 'ppo'}", "learner.distributed=ddp", "progress=false"]
+    run = torchrun(["train", "algorithm=ppo", f"run_dir={tmp_path / 'ppo'}", "learner.distributed=ddp",
+                    "algorithm.rollout.num_envs=3", "progress=false"])  # fmt: skip
+    # Each rank says it in one sentence (torchrun itself then reports its children's failure, exit code 1).
+    sentence = "rlsft: error: algorithm.rollout.num_envs=3 does not split evenly over 2 processes"
+    assert run.returncode != 0 and run.stderr.count(sentence) == 2 and "[rank1]: Traceback" not in run.stderr
+    assert not (tmp_path / "ppo").exists()
+    control = torchrun(
+        [*small_run(hopper_minari, data_dir, tmp_path / "bc", "algorithm=bc", "learner.distributed=fsdp")]
     )
-    assert run.returncode != 0 and "trains algorithms on datasets so far, not ppo" in run.stderr
+    assert control.stderr.count("learner.distributed=fsdp shards causal-LM policies, and gaussian_mlp is not") == 2
+    ema = torchrun(text_run(tmp_path / "data", "iw_sft", "env.task.options.train_size=8", "algorithm.options.q=ema",
+                            f"run_dir={tmp_path / 'ema'}", "learner.distributed=fsdp"))  # fmt: skip
+    assert ema.stderr.count("iw_sft keeps parameters of its own (iw-SFT's q=ema or copy") == 2

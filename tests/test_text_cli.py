@@ -129,7 +129,7 @@ def test_one_loss_implementation_serves_both_domains():
                 "algorithm.rollout.minibatches=4",
                 "algorithm.rollout.prompts_per_batch=2",
             ],
-            "algorithm.rollout.minibatches=4 is more than algorithm.rollout.prompts_per_batch=2",
+            "algorithm.rollout.minibatches=4 is more than the 2 prompts of each batch",
         ),
         (
             ["env=arithmetic", "algorithm=grpo", "+algorithm.rollout.temprature=0.5"],

@@ -72,3 +72,14 @@ def importance_weights(
         "weight_ess": effective_sample_size(log_w),
     }
     return weights.to(log_ratio.dtype), {key: value.float() for key, value in metrics.items()}
+
+
+def normalized_exp_weights(
+    log_weights: torch.Tensor, mask: torch.Tensor | None = None
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """w proportional to exp(log_weights), with mean 1 over the batch (global when split over ranks), and no
+    clip: the self-normalised weights above of log-weights shifted to a maximum of 0, which a clip at 1 leaves
+    as they are. A softmax over the batch, times its size, as NaN-proof as `importance_weights`."""
+    valid = torch.ones_like(log_weights, dtype=torch.bool) if mask is None else mask.bool()
+    shifted = log_weights.detach().double().nan_to_num(0.0) - all_ranks_max(log_weights.detach().double()[valid].max())
+    return importance_weights(shifted, 1.0, 0.0, 1.0, True, mask=mask)

@@ -14,6 +14,7 @@ from torch import nn
 
 from rlsft.algorithms.base import Algorithm, LossOutput
 from rlsft.algorithms.policy_gradient import clipped_surrogate
+from rlsft.distributed import average_over_ranks, mean_std_over_ranks
 
 
 class PPO(Algorithm):
@@ -37,9 +38,9 @@ class PPO(Algorithm):
     def loss(self, policy: nn.Module, batch: TensorDict) -> LossOutput:
         mask = batch["mask"]
         advantage = batch["advantage"]
-        if self.normalize_advantage:  # per minibatch, as CleanRL
-            real = advantage[mask]
-            advantage = (advantage - real.mean()) / (real.std() + 1e-8)
+        if self.normalize_advantage:  # per minibatch, as CleanRL (split over ranks: the whole minibatch's)
+            mean, std = mean_std_over_ranks(advantage[mask])
+            advantage = (advantage - mean) / (std + 1e-8)
         policy_loss, metrics = clipped_surrogate(
             policy.log_prob(batch), batch["sample_log_prob"], advantage, mask, self.clip_epsilon
         )
@@ -48,7 +49,7 @@ class PPO(Algorithm):
         if self.clip_value:
             clipped = old_value + (value - old_value).clamp(-self.clip_epsilon, self.clip_epsilon)
             value_error = value_error.maximum((clipped - target).pow(2))
-        value_loss = 0.5 * (value_error * mask).sum() / mask.sum()
+        value_loss = 0.5 * (value_error * mask).sum() / average_over_ranks(mask.sum())  # as the surrogate's mean
         entropy = policy.entropy()
         loss = policy_loss + self.value_coef * value_loss - self.entropy_coef * entropy
         metrics.update(policy_loss=policy_loss.detach(), value_loss=value_loss.detach(), entropy=entropy.detach())

@@ -22,7 +22,7 @@ from rlsft.policies import frozen_log_prob, make_policy
 from rlsft.sources.rollouts import RolloutSource
 from rlsft.sources.trajectories import TrajectorySource
 
-SUPPLIED = ("policy", "env_id", "device", "seed")  # RolloutSource's arguments that are not options
+SUPPLIED = ("policy", "env_id", "device", "seed", "data_parallel")  # RolloutSource's arguments that are not options
 
 
 def env_name(env_id: str) -> str:
@@ -120,6 +120,7 @@ def rollout_experiment(cfg: DictConfig, algorithm: Algorithm, learner_config: Le
         cfg.env.id,
         device=device,
         seed=cfg.seed,
+        data_parallel=learner_config.data_parallel,
         **checked_options(RolloutSource, options, "algorithm.rollout", SUPPLIED),
     )
     scores = (float(cfg.env.ref_min_score), float(cfg.env.ref_max_score))

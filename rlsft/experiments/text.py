@@ -11,9 +11,11 @@ import copy
 import warnings
 from pathlib import Path
 
+import torch
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
+from rlsft import distributed
 from rlsft.algorithms import Algorithm
 from rlsft.data import curate
 from rlsft.data.text import Sampling, curated_completions, model_fingerprint, sampled_completions
@@ -29,7 +31,8 @@ from rlsft.policies.causal_lm import CausalLMPolicy
 from rlsft.sources.text_rollouts import TextRolloutSource
 from rlsft.sources.trajectories import TrajectorySource
 
-SUPPLIED = ("sampler", "examples", "seed", "reference")  # TextRolloutSource's arguments that are not options
+# TextRolloutSource's arguments that are not options
+SUPPLIED = ("sampler", "examples", "seed", "reference", "data_parallel")
 
 
 def text_verifier(cfg: DictConfig) -> Verifier:
@@ -82,10 +85,25 @@ def completions_recipe(cfg: DictConfig) -> dict:
     }
 
 
-def held_out_evaluation(cfg: DictConfig, sampler: TextSampler) -> Evaluate:
-    """evaluate(prompts): greedy completions of the first `prompts` held-out prompts, scored."""
+def held_out_evaluation(cfg: DictConfig, sampler: TextSampler, split_over_ranks: bool = False) -> Evaluate:
+    """evaluate(prompts): greedy completions of the first `prompts` held-out prompts, scored; split over the
+    ranks for a sharded policy (learner.distributed=fsdp), which every rank must run."""
     held_out = checked_examples(cfg, sampler.verifier, "test")
+    if split_over_ranks:
+        return lambda prompts: rates_over_ranks(sampler, held_out[:prompts])
     return lambda prompts: completion_rates(sampler.sample(held_out[:prompts], 1, temperature=0.0))
+
+
+def rates_over_ranks(sampler: TextSampler, examples: list[TextExample]) -> dict[str, float]:
+    """The completion rates of `examples`' greedy completions, each rank completing every world_size-th one.
+    A rank with fewer pads its share with the first example, not counted: all ranks make the same generate calls."""
+    own = examples[distributed.rank() :: distributed.world_size()]
+    width = -(-len(examples) // distributed.world_size())
+    batch = sampler.sample(own + examples[:1] * (width - len(own)), 1, temperature=0.0)
+    rates = completion_rates(batch[: max(len(own), 1)])
+    sums = torch.tensor([len(own), *(rate * len(own) for rate in rates.values())], dtype=torch.float64)
+    count, *totals = distributed.all_ranks_sum(sums).tolist()
+    return dict(zip(rates, (total / count for total in totals), strict=True))
 
 
 def text_experiment(cfg: DictConfig, algorithm: Algorithm, learner_config: LearnerConfig) -> Experiment:
@@ -95,12 +113,14 @@ def text_experiment(cfg: DictConfig, algorithm: Algorithm, learner_config: Learn
     prompts = checked_examples(cfg, sampler.verifier, "train")
     # pi_ref: the start model, frozen before any step (a copy only when a loss reads it).
     reference = copy.deepcopy(policy).requires_grad_(False).eval() if "ref_log_prob" in algorithm.in_keys else None
-    evaluate = held_out_evaluation(cfg, sampler)
+    evaluate = held_out_evaluation(cfg, sampler, learner_config.sharded)
     if algorithm.source == "rollouts":
         options = checked_options(
             TextRolloutSource, OmegaConf.to_container(cfg.algorithm.rollout), "algorithm.rollout", SUPPLIED
         )
-        source = TextRolloutSource(sampler, prompts, seed=cfg.seed, reference=reference, **options)
+        source = TextRolloutSource(
+            sampler, prompts, seed=cfg.seed, reference=reference, data_parallel=learner_config.data_parallel, **options
+        )
         return Experiment(policy, source, learner_config.sized_for(0), evaluate, f"{cfg.env.name} rollouts", "accuracy")
 
     if cfg.data == "sampled":

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from pathlib import Path
 
 import torch
 from tensordict import TensorDict
@@ -55,6 +56,10 @@ class ActorCritic(Policy):
 
     def log_prob(self, batch: TensorDict) -> torch.Tensor:
         return self.actor.log_prob(batch)
+
+    def export(self, folder: Path) -> dict[str, str]:
+        """The actor's deterministic action (the critic is training's alone): GaussianMLP.export."""
+        return self.actor.export(folder)
 
     def value(self, observation: torch.Tensor) -> torch.Tensor:
         """V(s), shaped like the observation's batch dims."""

@@ -14,6 +14,7 @@ from pathlib import Path
 import torch
 from tensordict import TensorDict
 from torch import nn
+from torch.distributed.fsdp import fully_shard
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedTokenizerBase
 from transformers.utils import logging as hf_logging
 
@@ -96,6 +97,23 @@ class CausalLMPolicy(Policy):
         if tokenizer.pad_token_id is None:
             tokenizer.pad_token = tokenizer.eos_token
         return cls(network, tokenizer)
+
+    def export(self, folder: Path) -> dict[str, str]:
+        """A transformers model folder (safetensors weights, config, generation config, tokenizer), which
+        `AutoModelForCausalLM.from_pretrained(folder)` loads as any other."""
+        self.model.save_pretrained(folder, safe_serialization=True)
+        self.tokenizer.save_pretrained(folder)
+        return {"model": str(folder), "load": f"AutoModelForCausalLM.from_pretrained({str(folder)!r})"}
+
+    def shard(self) -> None:
+        """FSDP2: each decoder layer its own unit (the classes the model names in `_no_split_modules`, as
+        accelerate and TRL wrap them), then the model itself for the embeddings, final norm and head. The
+        model is the root: every forward, generation's included, gathers the layers' parameters in turn."""
+        layers = set(getattr(self.model, "_no_split_modules", None) or ())
+        for module in self.model.modules():
+            if type(module).__name__ in layers:
+                fully_shard(module)
+        fully_shard(self.model)
 
     def token_log_prob(self, tokens: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """log p(tokens_t | tokens_<t) as [B, L]; position 0 has no context and gets 0."""

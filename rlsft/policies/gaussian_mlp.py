@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from pathlib import Path
 
 import torch
 from tensordict import TensorDict
@@ -18,6 +19,9 @@ _HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
 
 
 ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh}
+
+
+PROGRAM = "policy.pt2"  # the exported deterministic policy
 
 
 def mlp(in_features: int, out_features: int, hidden_sizes: Sequence[int], activation: str) -> MLP:
@@ -61,6 +65,10 @@ class GaussianMLP(Policy):
         self.register_buffer("observation_mean", torch.zeros(observation_dim))
         self.register_buffer("observation_std", torch.ones(observation_dim))
 
+    @property
+    def observation_dim(self) -> int:
+        return self.observation_mean.shape[-1]
+
     def fit_observation_normalizer(self, trajectories: TensorDict) -> None:
         """Set the standardisation statistics from the real steps of a dataset (eps as CORL)."""
         observations = trajectories["observation"][trajectories["mask"]]
@@ -77,6 +85,16 @@ class GaussianMLP(Policy):
         return torch.tanh(self.mean_net(self.normalize(observation)).float())
 
     forward = mean_action
+
+    def export(self, folder: Path) -> dict[str, str]:
+        """The deterministic action (tanh of the mean, as evaluation acts) as a torch.export program, for any
+        batch of observations [N, observation_dim]: `torch.export.load(path).module()(observation)`."""
+        example = self.observation_mean.new_zeros(2, len(self.observation_mean))
+        program = torch.export.export(
+            self.eval(), (example,), dynamic_shapes=({0: torch.export.Dim("batch", min=1)},), strict=False
+        )
+        torch.export.save(program, folder / PROGRAM)
+        return {"program": str(folder / PROGRAM), "load": f"torch.export.load({str(folder / PROGRAM)!r}).module()"}
 
     def clipped_log_std(self) -> torch.Tensor:
         return self.log_std.clamp(self.log_std_min, self.log_std_max)

@@ -11,6 +11,9 @@ class BatchSource(Protocol):
     """Where batches come from: an offline dataset or fresh rollouts."""
 
     keys: tuple[str, ...]  # the keys every batch holds
+    # Under data parallel: True where each rank draws its own batches (its envs, its prompts, its own RNG),
+    # whose states the checkpoint then holds rank by rank; False where every rank draws the same global batch.
+    per_rank: bool
 
     def sample(self) -> TensorDict: ...
 

@@ -7,13 +7,16 @@ as CleanRL uses), computes GAE with torchrl (bootstrapping through truncations f
 final observation), then serves `epochs` passes of `minibatches` shuffled minibatches. A
 minibatch holds single steps viewed as length-1 trajectories [M, 1] with a `mask`, so the
 loss sees the same batch contract as every other algorithm.
+
+Under data parallel the `num_envs` envs are split over the ranks in order (seeds included), each
+rank collecting with its own RNG and serving minibatches of its own steps; the observation and
+return statistics fold in every rank's steps, so all ranks keep one policy.
 """
 
 from __future__ import annotations
 
 import copy
 import functools
-import io
 from collections.abc import Iterator
 
 import torch
@@ -22,6 +25,8 @@ from torchrl.collectors import Collector, MultiSyncCollector
 from torchrl.objectives.value.functional import generalized_advantage_estimate
 from torchrl.weight_update import SharedMemWeightSyncScheme
 
+from rlsft import distributed
+from rlsft.checkpoint import decode_state, encode_state
 from rlsft.envs.control.mujoco import TensorFunction
 from rlsft.envs.control.vector_env import VectorControlEnv
 from rlsft.errors import RLSFTError
@@ -29,21 +34,6 @@ from rlsft.running_moments import RunningMoments
 from rlsft.sources.minibatches import MinibatchQueue
 
 REWARD_CLIP = 10.0  # gymnasium's NormalizeReward + CleanRL's TransformReward clip
-
-
-def encode_state(state: dict) -> torch.Tensor:
-    """`state` (tensors and plain containers) as one byte tensor: torchrl passes a collector worker's
-    state through a TensorDict, which keeps tensors but not the lists and big integers of generator
-    states."""
-    buffer = io.BytesIO()
-    torch.save(state, buffer)
-    return torch.frombuffer(bytearray(buffer.getvalue()), dtype=torch.uint8)
-
-
-def decode_state(data: torch.Tensor) -> dict:
-    """What `encode_state` wrote, loaded as tensors and plain containers only: bytes that arrive
-    from anywhere else (a crafted checkpoint) cannot run code here."""
-    return torch.load(io.BytesIO(data.numpy().tobytes()), weights_only=True)
 
 
 def holds_worker_states(state: object, workers: int) -> bool:
@@ -75,6 +65,7 @@ class EpisodeCollector(Collector):
 
 
 class RolloutSource:
+    per_rank = True  # under data parallel each rank steps its own envs
     # What advantage_steps writes: each step a length-1 trajectory with its value, advantage and target.
     keys = ("observation", "action", "sample_log_prob", "value", "advantage", "value_target", "mask")
 
@@ -92,7 +83,10 @@ class RolloutSource:
         device: torch.device,
         seed: int,
         workers: int = 1,
+        data_parallel: bool = False,
     ) -> None:
+        own = distributed.share(num_envs, "algorithm.rollout.num_envs") if data_parallel else slice(0, num_envs)
+        num_envs, seed = own.stop - own.start, seed + own.start  # this rank's envs: seeds as in one process
         counts = {"num_envs": num_envs, "frames_per_env": frames_per_env, "epochs": epochs, "minibatches": minibatches}
         discounts_ok = 0 <= gamma <= 1 and 0 <= lmbda <= 1
         if min(counts.values()) < 1 or minibatches > num_envs * frames_per_env or not discounts_ok:
@@ -183,9 +177,10 @@ class RolloutSource:
         return self.queue.next(self.refill)
 
     def metrics(self) -> dict[str, float]:
-        """Environment frames so far and the mean raw return of episodes finished since last asked."""
+        """Environment frames so far and the mean raw return of episodes finished since last asked (all ranks')."""
         finished, self.finished_returns = self.finished_returns, []
-        return {"frames": float(self.frames), **({"episode_return": sum(finished) / len(finished)} if finished else {})}
+        total, count = distributed.all_ranks_sum(torch.tensor([sum(finished), len(finished)], dtype=torch.float64))
+        return {"frames": float(self.frames), **({"episode_return": float(total / count)} if count else {})}
 
     @torch.no_grad()
     def refill(self) -> None:
@@ -194,8 +189,8 @@ class RolloutSource:
         if self.unseen_observations is not None:
             self.policy.update_observation_statistics(self.unseen_observations)
         rollout = self.collect().to(self.device)  # [num_envs, frames_per_env]
-        self.unseen_observations = rollout["observation"].flatten(0, 1)
-        self.frames += rollout.numel()
+        self.unseen_observations = distributed.rows_of_all_ranks(rollout["observation"].flatten(0, 1))
+        self.frames += rollout.numel() * distributed.world_size()  # every rank's envs
         reward = self.scale_rewards(rollout["next", "reward"].squeeze(-1), rollout["next", "done"].squeeze(-1))
         self.queue.fill(self.advantage_steps(rollout, reward))
 
@@ -238,7 +233,7 @@ class RolloutSource:
             self.episode_return[ended] = 0.0
         if not self.normalize_rewards:
             return reward
-        self.return_moments.update(discounted.reshape(-1))
+        self.return_moments.update(distributed.rows_of_all_ranks(discounted.reshape(-1)))
         return (reward / self.return_moments.std().to(reward)).clamp(-REWARD_CLIP, REWARD_CLIP)
 
     def state_dict(self) -> dict:

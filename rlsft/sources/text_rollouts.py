@@ -5,6 +5,9 @@ prompts), samples `samples_per_prompt` completions of each with the policy being
 (their `sample_log_prob` is what the sampler gave: no recomputation), scores them, and serves
 `epochs` passes of `minibatches` minibatches. A minibatch holds whole groups, so the loss
 normalises each completion's reward within its own prompt's group.
+
+Under data parallel every rank draws the same prompts and samples its own equal share of them,
+with its own RNG: together the ranks sample the batch one process would, each its part.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import torch
 from tensordict import TensorDict
 from torch import nn
 
+from rlsft import distributed
 from rlsft.envs.text import TextExample
 from rlsft.envs.text.sampling import BATCH_KEYS, TextSampler, completion_rates
 from rlsft.errors import RLSFTError
@@ -23,6 +27,8 @@ from rlsft.sources.minibatches import MinibatchQueue
 
 
 class TextRolloutSource:
+    per_rank = True  # under data parallel each rank samples its own prompts' completions
+
     def __init__(
         self,
         sampler: TextSampler,
@@ -34,6 +40,7 @@ class TextRolloutSource:
         minibatches: int,
         seed: int,
         reference: nn.Module | None = None,
+        data_parallel: bool = False,
     ) -> None:
         sizes = {"prompts_per_batch": prompts_per_batch, "samples_per_prompt": samples_per_prompt, "epochs": epochs}
         small = [
@@ -41,21 +48,25 @@ class TextRolloutSource:
         ]
         if small:
             raise RLSFTError(f"{', '.join(small)} cannot be below 1; set it to 1 or more.")
-        if minibatches > prompts_per_batch:
+        self.share = (
+            distributed.share(prompts_per_batch, "algorithm.rollout.prompts_per_batch")
+            if data_parallel
+            else slice(None)
+        )
+        own_prompts = prompts_per_batch // distributed.world_size() if data_parallel else prompts_per_batch
+        if minibatches > own_prompts:
+            processes = f" over {distributed.world_size()} processes" if data_parallel else ""
             raise RLSFTError(
-                f"algorithm.rollout.minibatches={minibatches} is more than algorithm.rollout.prompts_per_batch="
-                f"{prompts_per_batch}, so some minibatch would hold no whole group of a prompt's completions;"
-                " set minibatches to at most prompts_per_batch."
+                f"algorithm.rollout.minibatches={minibatches} is more than the {own_prompts} prompts of each"
+                f" batch{processes} (algorithm.rollout.prompts_per_batch={prompts_per_batch}), so some minibatch"
+                " would hold no whole group of a prompt's completions; set minibatches to at most that."
             )
         if not examples:
             raise RLSFTError("The text task gave no training prompts; give it a non-empty train split.")
         self.sampler, self.examples, self.reference = sampler, list(examples), reference
         self.keys = (*BATCH_KEYS, *(("ref_log_prob",) if reference is not None else ()))
-        self.prompts_per_batch, self.samples_per_prompt, self.temperature = (
-            prompts_per_batch,
-            samples_per_prompt,
-            temperature,
-        )
+        self.prompts_per_batch, self.own_prompts = prompts_per_batch, own_prompts
+        self.samples_per_prompt, self.temperature = samples_per_prompt, temperature
         self.order = torch.Generator().manual_seed(seed)  # prompt order and minibatch shuffles: checkpointed
         self.pending: list[int] = []  # prompts of this pass not yet drawn
         self.queue = MinibatchQueue(epochs, minibatches, generator=self.order)
@@ -73,12 +84,14 @@ class TextRolloutSource:
 
     @torch.no_grad()
     def refill(self) -> None:
-        batch = self.sampler.sample(self.next_prompts(), self.samples_per_prompt, self.temperature)
+        batch = self.sampler.sample(self.next_prompts()[self.share], self.samples_per_prompt, self.temperature)
         if self.reference is not None:
             batch["ref_log_prob"] = frozen_log_prob(self.reference, batch).to(batch.device)
-        self.completions += len(batch)
-        self.last_rates = completion_rates(batch)
-        groups = batch["group"].view(self.prompts_per_batch, self.samples_per_prompt)[:, 0]
+        self.completions += self.prompts_per_batch * self.samples_per_prompt  # all ranks' (equal shares)
+        rates = completion_rates(batch)  # of all ranks' completions: the mean of their equal shares' rates
+        means = distributed.average_over_ranks(torch.tensor(list(rates.values()), dtype=torch.float64))
+        self.last_rates = dict(zip(rates, means.tolist(), strict=True))
+        groups = batch["group"].view(self.own_prompts, self.samples_per_prompt)[:, 0]
         self.queue.fill(groups, lambda chosen: batch[torch.isin(batch["group"], chosen)])  # whole groups
 
     def metrics(self) -> dict[str, float]:

@@ -73,6 +73,8 @@ class TrajectorySource:
     torch's global RNG, which checkpoints capture.
     """
 
+    per_rank = False  # every rank draws the same global batch and keeps its share
+
     def __init__(
         self,
         trajectories: TensorDict,

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import torch
 from tensordict import TensorDict
 from torch import nn
+from torch.distributed.fsdp import FSDPModule
 
 from rlsft.envs.generation.base import Generator
 from rlsft.policies.causal_lm import CausalLMPolicy, pad, position_ids
@@ -50,6 +51,9 @@ class TransformersGenerator(Generator):
             return_dict_in_generate=True,
             pad_token_id=self.pad_id,
             eos_token_id=self.eos_id,
+            # A model sharded over ranks (FSDP2) gathers each layer from all of them at every token: every rank
+            # then steps until the last one is done, as transformers does for ZeRO-3.
+            synced_gpus=isinstance(self.model, FSDPModule),
         )
         response = output.sequences[:, prompt_tokens.shape[1] :]
         logits = torch.stack(output.logits, 1).float()

@@ -1,0 +1,129 @@
+"""Data-parallel scaling: `rlsft train` steps/s on 2 processes (torchrun, learner.distributed) against 1.
+
+What is measured: the same run (the same global batch, `learner.batch_size`) launched as one
+process and as `torchrun --nproc-per-node 2 ... learner.distributed=<mode>`, every process with
+one thread (OMP_NUM_THREADS=1), so that 2 processes use 2 cores where 1 uses one. A run's
+steps/s is read from its own train.csv: the training clock (`seconds`, evaluations excluded)
+between the first and the last logged step, so start-up (imports, data, process group) and the
+first steps' warm-up are left out. Cases:
+
+  bc_control    BC on hopper-medium-replay (the dataset `rlsft data make` builds) at the
+                paper's batch of 256 trajectories, ddp
+  sft_tiny_lm   SFT on the shipped tiny LM (arithmetic, the start model's verified samples)
+                at the LLM learner's batch of 8 completions, ddp and fsdp
+  sft_tiny_lm_batch64   the same at 64 completions a step: at 8, the 0.14M-parameter model's steps
+                are so short that the fixed costs of a step (the all-reduce, FSDP's gathers) dominate
+
+Method: --rounds rounds, each running every case's 1-process and 2-process runs in turn, so
+that machine noise hits both alike; a case's ratio is the median of the per-round ratios
+(2 processes' steps/s over 1 process's), shown with their range. Target: >= 1.7 on 2 cores.
+The machine must be otherwise idle: another job on the cores takes them from the 2 processes.
+
+Reproduce (from the repository root, venv active; the hopper dataset is made on first use):
+
+    python benchmarks/distributed_scaling.py               # defaults: about 10 minutes on 2 cores
+
+The results table goes to --out (benchmarks/results/distributed_scaling.md) and to stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import torch
+
+REPOSITORY = Path(__file__).resolve().parents[1]
+
+CASES = {
+    "bc_control": ["algorithm=bc", "learner.batch_size=256"],
+    "sft_tiny_lm": ["env=arithmetic", "algorithm=sft"],  # the default task: its sampled completions are cached
+    "sft_tiny_lm_batch64": ["env=arithmetic", "algorithm=sft", "learner.batch_size=64"],
+}
+MODES = {"bc_control": ["ddp"], "sft_tiny_lm": ["ddp", "fsdp"], "sft_tiny_lm_batch64": ["ddp", "fsdp"]}
+
+
+def run_steps_per_second(
+    case: str, processes: int, mode: str, steps: int, folder: Path, data_dir: str, round_index: int
+) -> float:
+    """One fresh run of `case` on `processes` processes of one thread each; its steps/s from its train.csv."""
+    run_dir = folder / f"{case}-{mode}-{processes}-round{round_index}"
+    settings = [*CASES[case], f"run_dir={run_dir}", f"data_dir={data_dir}", f"learner.steps={steps}",
+                "evaluation.every=0", "evaluation.episodes=1", f"log_every={max(1, steps // 10)}",
+                "checkpoint_every=100000", "progress=false"]  # fmt: skip
+    if processes == 1:
+        command = [sys.executable, "-m", "rlsft.cli", "train", *settings]
+    else:
+        command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={processes}",
+                   "-m", "rlsft.cli", "train", *settings, f"learner.distributed={mode}"]  # fmt: skip
+    environment = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONPATH": str(REPOSITORY)}
+    finished = subprocess.run(command, capture_output=True, text=True, env=environment, cwd=REPOSITORY)
+    if finished.returncode:
+        sys.exit(f"{' '.join(command)} failed:\n{finished.stderr[-3000:]}")
+    with (run_dir / "train.csv").open() as file:
+        rows = list(csv.DictReader(file))
+    first, last = rows[0], rows[-1]
+    return (int(last["step"]) - int(first["step"])) / (float(last["seconds"]) - float(first["seconds"]))
+
+
+def report(results: dict[str, dict[str, list[float]]], arguments: argparse.Namespace, command: str) -> str:
+    lines = [
+        "# Data-parallel scaling: 2 processes against 1, the same global batch",
+        "",
+        f"- command: `{command}`",
+        f"- date: {datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds')}",
+        f"- machine: {platform.machine()}, {os.cpu_count()} cores; torch {torch.__version__}; one thread a process",
+        f"- {arguments.rounds} rounds; steps per run: bc_control {arguments.bc_steps}, sft_tiny_lm* {arguments.sft_steps}",
+        "",
+        "| case | mode | 1 process steps/s | 2 processes steps/s | ratio (median, range) | target |",
+        "|---|---|---|---|---|---|",
+    ]
+    for key, rounds in results.items():
+        case, mode = key.split("/")
+        ratios = [two / one for one, two in zip(rounds["1"], rounds["2"], strict=True)]
+        lines.append(
+            f"| {case} | {mode} | {statistics.median(rounds['1']):.2f} | {statistics.median(rounds['2']):.2f} |"
+            f" {statistics.median(ratios):.2f}x ({min(ratios):.2f}-{max(ratios):.2f}) | >= 1.7x |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--bc-steps", type=int, default=300)
+    parser.add_argument("--sft-steps", type=int, default=60)
+    parser.add_argument("--cases", nargs="+", default=list(CASES), choices=list(CASES))
+    parser.add_argument("--data-dir", default=os.environ.get("RLSFT_DATA", "~/.cache/rlsft"))  # train.yaml's default
+    parser.add_argument("--out", type=Path, default=REPOSITORY / "benchmarks/results/distributed_scaling.md")
+    arguments = parser.parse_args()
+    steps = {case: arguments.sft_steps for case in CASES} | {"bc_control": arguments.bc_steps}
+    results: dict[str, dict[str, list[float]]] = {}
+    with tempfile.TemporaryDirectory() as folder:
+        for index in range(arguments.rounds):
+            for case in arguments.cases:
+                for mode in MODES[case]:
+                    rounds = results.setdefault(f"{case}/{mode}", {"1": [], "2": []})
+                    order = (1, 2) if index % 2 == 0 else (2, 1)  # neither always runs first
+                    for processes in order:
+                        speed = run_steps_per_second(
+                            case, processes, mode, steps[case], Path(folder), arguments.data_dir, index
+                        )
+                        rounds[str(processes)].append(speed)
+                        print(f"round {index} {case} {mode} {processes} process(es): {speed:.2f} steps/s", flush=True)
+    command = "python benchmarks/distributed_scaling.py " + " ".join(sys.argv[1:])
+    text = report(results, arguments, command.strip())
+    arguments.out.write_text(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
