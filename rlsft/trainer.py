@@ -62,6 +62,11 @@ def train(cfg: DictConfig) -> dict[str, float | str] | None:
             f"{algorithm.name} runs on {' or '.join(algorithm.domains)} envs, and {cfg.env.name} is a"
             f" {cfg.domain.name} env; pick another algorithm= or env=."
         )
+    if cfg.algorithm.rounds.every and algorithm.source != "dataset":
+        raise RLSFTError(
+            f"algorithm.rounds.every={cfg.algorithm.rounds.every} iterates the SFT family's data, and {algorithm.name}"
+            " draws fresh batches anyway; set algorithm.rounds.every=0."
+        )
     learner_config = LearnerConfig.from_config(cfg.learner)
     if learner_config.data_parallel:
         distributed.start(resolve_device(learner_config.device))

@@ -26,9 +26,11 @@ import numpy as np
 import torch
 from minari import EpisodeData
 from omegaconf import OmegaConf
+from tensordict import TensorDict
 
 from rlsft import checkpoint
-from rlsft.data.minari_io import find_minari, write_minari
+from rlsft.data.minari_io import MINARI_KEYS, find_minari, steps_of, write_minari
+from rlsft.data.trajectories import flat_to_trajectories
 from rlsft.envs.control.mujoco import ControlEnv
 from rlsft.envs.control.vector_env import make_env
 from rlsft.errors import RLSFTError
@@ -117,11 +119,22 @@ def load_behaviour(env_name: str, name: str, root: Path = POLICY_DIR) -> Gaussia
 
 
 def sampler(policy: GaussianMLP) -> ActionFn:
+    device = policy.observation_mean.device
+
     def act(observation: np.ndarray) -> np.ndarray:
         with torch.no_grad():
-            return policy.distribution(torch.as_tensor(observation, dtype=torch.float32)).sample().numpy()
+            observation = torch.as_tensor(observation, dtype=torch.float32, device=device)
+            return policy.distribution(observation).sample().cpu().numpy()
 
     return act
+
+
+def policy_trajectories(policy: GaussianMLP, env_id: str, steps: int, seed: int, num_envs: int = 8) -> TensorDict:
+    """Complete episodes of `policy`'s sampled actions (`steps` steps, the last episodes finished), as trajectories:
+    the data of an iterated-SFT round on control. The actions draw from torch's RNG, the envs from `seed`."""
+    episodes = record_episodes(sampler(policy), env_id, steps, num_envs, seed)
+    flat = {key: value.numpy() for key, value in steps_of(episodes).items()}
+    return flat_to_trajectories(**flat, source=f"episodes of the policy in {env_id}", keys=MINARI_KEYS)
 
 
 def behaviour_episodes(

@@ -118,6 +118,12 @@ def episode_steps(dataset: MinariDataset, name: str) -> dict[str, torch.Tensor]:
                 " actions, not T + 1 and T with T >= 1; recreate it or drop that episode."
             )
 
+    return steps_of(episodes)
+
+
+def steps_of(episodes: list[EpisodeData]) -> dict[str, torch.Tensor]:
+    """Episodes (T + 1 observations, T actions each) as their steps back to back, and their lengths."""
+
     def cat(get) -> torch.Tensor:
         return torch.from_numpy(np.concatenate([np.asarray(get(ep)) for ep in episodes]))
 

@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar
 
+import torch
 from omegaconf import DictConfig
+from tensordict import TensorDict
 from torch import nn
 
+from rlsft.data import curate
 from rlsft.learner import LearnerConfig
+from rlsft.policies import frozen_log_prob
 from rlsft.registry import Registered
 from rlsft.sources.base import BatchSource
+from rlsft.sources.rounds import IteratedSource
+from rlsft.sources.trajectories import TrajectorySource
 
 if TYPE_CHECKING:
     from rlsft.algorithms import Algorithm
@@ -49,3 +55,30 @@ class Domain(Registered):
         """A policy shaped as a run of `cfg` trains it (its checkpoint's weights load into it), and its
         evaluation; `metadata` is what the run stored in its checkpoints (Experiment.metadata)."""
         raise NotImplementedError
+
+
+def curated_source(
+    trajectories: TensorDict,
+    algorithm: Algorithm,
+    learner_config: LearnerConfig,
+    device: torch.device,
+    every: int = 0,
+    draw: Callable[[], TensorDict] | None = None,
+    policy: nn.Module | None = None,
+    curation: tuple[str, Sequence[float]] = ("none", ()),
+) -> BatchSource:
+    """The SFT family's batches: the curated `trajectories` (every=0), or iterated SFT: they are round 0, and
+    every `every` steps `draw()` (the current policy's samples) curated by `curation` is the next round, with
+    `ref_log_prob` under that policy where the loss reads it (pi_ref of a round: the policy that sampled it)."""
+    sampling, batch_size, data_parallel = algorithm.sampling, learner_config.batch_size, learner_config.data_parallel
+    if not every:
+        return TrajectorySource(trajectories, sampling, batch_size, device, data_parallel)
+
+    @torch.no_grad()
+    def next_round() -> TensorDict:
+        kept = curate(draw(), curation[0], list(curation[1]))
+        if "ref_log_prob" in algorithm.in_keys:
+            kept["ref_log_prob"] = frozen_log_prob(policy, kept)
+        return kept
+
+    return IteratedSource(trajectories, next_round, every, sampling, batch_size, device, data_parallel)

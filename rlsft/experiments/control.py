@@ -6,21 +6,22 @@ import copy
 import re
 import warnings
 
+import torch
 from omegaconf import DictConfig
+from tensordict import TensorDict
 from torch import nn
 
 from rlsft.algorithms import Algorithm
 from rlsft.data import TrajectoryDataset, curate, load_dataset
-from rlsft.data.making import ensure_dataset
+from rlsft.data.making import ensure_dataset, policy_trajectories
 from rlsft.envs.control import ControlEnv, env_dims, evaluate_policy, normalized_score
 from rlsft.errors import RLSFTError
-from rlsft.experiments.base import Domain, Evaluate, Experiment
+from rlsft.experiments.base import Domain, Evaluate, Experiment, curated_source
 from rlsft.experiments.reference import reference_policy
 from rlsft.learner import LearnerConfig, resolve_device
 from rlsft.options import checked_options
 from rlsft.policies import frozen_log_prob, make_policy
 from rlsft.sources.rollouts import RolloutSource
-from rlsft.sources.trajectories import TrajectorySource
 
 SUPPLIED = ("policy", "env_id", "device", "seed", "data_parallel")  # RolloutSource's arguments that are not options
 
@@ -94,8 +95,14 @@ def offline_experiment(cfg: DictConfig, algorithm: Algorithm, learner_config: Le
     else:
         policy = make_policy(cfg.policy, dataset.trajectories, observation_dim=dims[0], action_dim=dims[1])
     learner_config = learner_config.sized_for(len(trajectories))
-    source = TrajectorySource(
-        trajectories, algorithm.sampling, learner_config.batch_size, device, learner_config.data_parallel
+    curation = (cfg.algorithm.curation.by, list(cfg.algorithm.curation.levels))
+
+    def draw() -> TensorDict:  # a round of iterated SFT: the policy's episodes, the envs seeded from the saved RNG
+        seed = int(torch.randint(2**31 - 1, ()))
+        return policy_trajectories(policy, cfg.env.id, cfg.algorithm.rounds.steps, seed).to(device)
+
+    source = curated_source(
+        trajectories, algorithm, learner_config, device, cfg.algorithm.rounds.every, draw, policy, curation
     )
     if dataset.ref_min_score is not None and dataset.ref_max_score is not None:  # Minari's own, else D4RL's
         scores = (float(dataset.ref_min_score), float(dataset.ref_max_score))

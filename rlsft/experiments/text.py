@@ -13,6 +13,7 @@ from pathlib import Path
 
 import torch
 from omegaconf import DictConfig, OmegaConf
+from tensordict import TensorDict
 from torch import nn
 
 from rlsft import distributed
@@ -23,13 +24,13 @@ from rlsft.envs.generation import make_generator
 from rlsft.envs.text import TextExample, TextTask, make_task
 from rlsft.envs.text.sampling import TextSampler, completion_rates
 from rlsft.envs.verifiers import Verifier, make_verifier
-from rlsft.experiments.base import Domain, Evaluate, Experiment
+from rlsft.errors import RLSFTError
+from rlsft.experiments.base import Domain, Evaluate, Experiment, curated_source
 from rlsft.learner import LearnerConfig, resolve_device
 from rlsft.options import checked_options
 from rlsft.policies import frozen_log_prob, make_policy
 from rlsft.policies.causal_lm import CausalLMPolicy
 from rlsft.sources.text_rollouts import TextRolloutSource
-from rlsft.sources.trajectories import TrajectorySource
 
 # TextRolloutSource's arguments that are not options
 SUPPLIED = ("sampler", "examples", "seed", "reference", "data_parallel")
@@ -134,13 +135,22 @@ def text_experiment(cfg: DictConfig, algorithm: Algorithm, learner_config: Learn
         fields = OmegaConf.to_container(cfg.data_format, resolve=True)
         completions = curated_completions(cfg.data, fields["prompt"], fields["completion"], policy.tokenizer)
         data = str(cfg.data)
-    trajectories = curate(completions, cfg.algorithm.curation.by, list(cfg.algorithm.curation.levels))
+    curation = (cfg.algorithm.curation.by, list(cfg.algorithm.curation.levels))
+    trajectories = curate(completions, *curation)
     if reference is not None:
         trajectories["ref_log_prob"] = frozen_log_prob(reference, trajectories)
     learner_config = learner_config.sized_for(len(trajectories))
-    source = TrajectorySource(
-        trajectories, algorithm.sampling, learner_config.batch_size, device, learner_config.data_parallel
-    )
+    every = cfg.algorithm.rounds.every
+    if every and cfg.data != "sampled":
+        raise RLSFTError(
+            f"algorithm.rounds.every={every} samples the next rounds' data from the policy, and data={cfg.data}"
+            " is a file; use data=sampled, or algorithm.rounds.every=0 to train on the file."
+        )
+
+    def draw() -> TensorDict:  # a round of iterated SFT: K completions of every training prompt, scored
+        return sampler.sample(prompts, sampling.samples_per_prompt, sampling.temperature)
+
+    source = curated_source(trajectories, algorithm, learner_config, device, every, draw, policy, curation)
     about = {"completions_kept": len(trajectories), "completions_total": len(completions)}
     return Experiment(policy, source, learner_config, evaluate, data, "accuracy", about)
 
