@@ -157,7 +157,7 @@ def fit(
                     own = {"source": source.state_dict(), "rng": checkpoint.rng_state()}
                     # The ranks hold the same policy and optimiser (sharded: gathered here, by every rank), and
                     # each one's own batches where they are its own.
-                    learner_state = learner.state_dict()
+                    learner_state = learner.state_dict() if main or learner.sharded else None  # sharded: a collective
                     ranks = distributed.gather_on_main(own) if distributed.active() and source.per_rank else None
                     if main:
                         state.update(learner=learner_state, seconds=clock.seconds())
