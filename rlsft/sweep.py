@@ -21,7 +21,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from rlsft.configs.compose import checked_choices, compose_config
+from rlsft.configs.compose import checked_choices, compose_config, search_paths, with_parts
 from rlsft.distributed import launched_rank
 from rlsft.errors import RLSFTError
 
@@ -54,6 +54,8 @@ def hydra_app(name: str, flags: list[str], overrides: list[str], task: Callable[
         if cfg.get("wandb") is not None and cfg.wandb.group is None and HydraConfig.get().mode == RunMode.MULTIRUN:
             cfg.wandb.group = Path(HydraConfig.get().sweep.dir).name  # a sweep's jobs, grouped by its name
         try:
+            if name == "train":  # a mix's parts, composed as compose_config composes them
+                cfg = with_parts(cfg, search_paths(list(HydraConfig.get().overrides.hydra)))
             result = {"summary": task(cfg)}
         except RLSFTError as error:
             print(f"rlsft: error: {error}", file=sys.stderr)

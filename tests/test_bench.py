@@ -75,7 +75,14 @@ def test_text_quick_trains_every_method_and_reports_accuracy(tmp_path, capsys):
     assert main(argv) == 0
     record = json.loads((tmp_path / "report" / "text.json").read_text())
     rows = record["tasks"]["tiny_lm-arithmetic"]
-    assert set(rows) == {"pi_ref", "sft", "iw_sft", "iw_sft_per_step", "sft_q", "dft", "rwr", "grpo"}
+    assert set(rows) == {"pi_ref", "sft", "iw_sft", "iw_sft_per_step", "sft_q", "dft", "rwr", "sft_iterated",
+                         "iw_sft_iterated", "grpo", "mix"}  # fmt: skip
+    sampled = {method: row["sampled"]["mean"] for method, row in rows.items() if method != "pi_ref"}
+    offline = 24 * 2  # quick: 24 prompts, 2 completions each, sampled once
+    assert sampled["sft"] == sampled["dft"] == offline
+    assert sampled["sft_iterated"] == sampled["iw_sft_iterated"] == offline * 2  # 4 steps, a round every 2
+    assert sampled["grpo"] == 4 * 2 * 4 and sampled["mix"] == 4 * 2 * 4 + offline  # 4 steps of 2 prompts x 4
+    assert (tmp_path / "report" / "budget.png").is_file()
     assert all(0 <= x <= 100 for x in numbers({m: r["final"]["mean"] for m, r in rows.items()}))
     assert all(math.isfinite(x) for x in numbers(record["aggregate"]))
     report = (tmp_path / "report" / "text.md").read_text()

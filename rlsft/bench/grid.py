@@ -37,6 +37,8 @@ class Run:
     curve: list[tuple[int, float]]  # (step, normalised score) of every evaluation
     weights: list[tuple[int, float, float]]  # (step, ESS, max weight) of iw-SFT's training rows
     command: str
+    sampled: list[tuple[int, float]]  # (step, trajectories sampled by then: offline data, rollouts, rounds)
+    seconds: list[tuple[int, float]]  # (step, training seconds by then) of every evaluation
 
 
 def run_folder(cfg: DictConfig, task: str, method: str, seed: int) -> Path:
@@ -67,18 +69,41 @@ def read_rows(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(file))
 
 
+def sampled_by_step(summary: dict, train: list[dict[str, str]]) -> dict[int, float]:
+    """Trajectories a run sampled by each logged step: its offline data (the summary's `*_total`: the start
+    model's completions, the dataset's episodes) and what it drew since (fresh `completions`, the rounds'
+    `resampled`; a mix's under its parts' names)."""
+    offline = sum(
+        float(value) for key, value in summary.items() if key.endswith(("completions_total", "trajectories_total"))
+    )
+    fresh = ("completions", "resampled")
+    return {0: offline} | {
+        int(row["step"]): offline + sum(float(value) for key, value in row.items() if key.endswith(fresh) and value)
+        for row in train
+    }
+
+
+def at_step(values: dict[int, float], step: int) -> float:
+    """The value logged last at or before `step`."""
+    return values[max(logged for logged in values if logged <= step)]
+
+
 def read_run(folder: Path, command: str, score: str, scale: float) -> Run:
     """A finished run's scores, times `scale` (100: an accuracy in percent)."""
     summary = json.loads((folder / "summary.json").read_text())
-    evaluations = [(int(row["step"]), scale * float(row[score])) for row in read_rows(folder / "eval.csv")]
+    rows, train = read_rows(folder / "eval.csv"), read_rows(folder / "train.csv")
+    evaluations = [(int(row["step"]), scale * float(row[score])) for row in rows]
     weights = [
-        (int(row["step"]), float(row["weight_ess"]), float(row["weight_max"]))
-        for row in read_rows(folder / "train.csv")
-        if row.get("weight_ess")
+        (int(row["step"]), float(row["weight_ess"]), float(row["weight_max"])) for row in train if row.get("weight_ess")
     ]
+    sampled = sampled_by_step(summary, train)
     start = evaluations[0][1] if evaluations and evaluations[0][0] == 0 else None
     best = max(score for _, score in evaluations)
-    return Run(scale * float(summary[score]), best, start, evaluations, weights, command)
+    return Run(
+        scale * float(summary[score]), best, start, evaluations, weights, command,
+        sampled=[(step, at_step(sampled, step)) for step, _ in evaluations],
+        seconds=[(int(row["step"]), float(row["seconds"])) for row in rows],
+    )  # fmt: skip
 
 
 def collect(cfg: DictConfig) -> dict[str, dict[str, dict[int, Run]]]:
@@ -117,6 +142,8 @@ def per_task(runs: dict, reference_methods: list[str]) -> dict:
             rows[method] = {
                 "final": mean_std([run.final for run in seeds.values()]),
                 "best": mean_std([run.best for run in seeds.values()]),
+                "sampled": mean_std([run.sampled[-1][1] for run in seeds.values()]),
+                "seconds": mean_std([run.seconds[-1][1] for run in seeds.values()]),
                 "seeds": {seed: {"final": run.final, "best": run.best, "start": run.start, "command": run.command}
                           for seed, run in seeds.items()},
             }  # fmt: skip

@@ -111,6 +111,13 @@ def markdown(record: dict) -> str:
         better, worse = pair.split(",")
         low, high = stats["ci95"]
         lines.append(f"| {better} | {worse} | {stats['estimate']:.2f} | [{low:.2f}, {high:.2f}] |")
+    if config.get("sampled_label"):
+        lines += ["", f"## What each method sampled and spent by its end (mean ± std over {len(size['seeds'])} seeds)",
+                  "", f"| {task} | method | {config['sampled_label']} | training seconds |",
+                  "|---|---|---:|---:|"]  # fmt: skip
+        lines += [f"| {name} | {m} | {rows[m]['sampled']['mean']:.0f} | {cell(rows[m]['seconds'])} |"
+                  for name, rows in table.items() for m in methods]  # fmt: skip
+        lines += ["", config["sampled_note"], "", "![score against samples and seconds](budget.png)"]
     lines += ["", "## Where the measurements disagree with the paper", ""]
     lines += [f"- {sentence}" for sentence in record["disagreements"]]
     checked = ", ".join(f"{better} >= {worse}" for better, worse, _ in config["claims"])
@@ -129,13 +136,18 @@ def markdown(record: dict) -> str:
     return "\n".join(lines)
 
 
+def over_seeds(seeds: dict, curve: str) -> tuple[list[int], np.ndarray]:
+    """The evaluation steps every seed's run has, and each seed's `curve` (Run.curve, .sampled, .seconds) there."""
+    steps = sorted(set.intersection(*(set(step for step, _ in run.curve) for run in seeds.values())))
+    return steps, np.array([[dict(getattr(run, curve))[step] for step in steps] for run in seeds.values()])
+
+
 def plot_curves(runs: dict, table: dict, score: str, path: Path) -> None:
     """Per dataset: each algorithm's evaluations, mean +- std over seeds; pi_ref's score dashed."""
     figure, axes = plt.subplots(1, len(runs), figsize=(max(8.0, 4.2 * len(runs)), 3.8), squeeze=False)
     for axis, (dataset, by_algorithm) in zip(axes[0], runs.items()):
         for algorithm, seeds in by_algorithm.items():
-            steps = sorted(set.intersection(*(set(step for step, _ in run.curve) for run in seeds.values())))
-            values = np.array([[dict(run.curve)[step] for step in steps] for run in seeds.values()])
+            steps, values = over_seeds(seeds, "curve")
             (line,) = axis.plot(steps, values.mean(0), label=algorithm)
             axis.fill_between(steps, values.mean(0) - values.std(0), values.mean(0) + values.std(0),
                               color=line.get_color(), alpha=0.15)  # fmt: skip
@@ -145,6 +157,24 @@ def plot_curves(runs: dict, table: dict, score: str, path: Path) -> None:
     handles, labels = axes[0][0].get_legend_handles_labels()
     figure.legend(handles, labels, loc="lower center", ncol=min(len(labels), 4), frameon=False)
     figure.tight_layout(rect=(0, 0.16, 1, 1))
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
+def plot_budget(runs: dict, score: str, sampled_label: str, path: Path) -> None:
+    """Per task: each method's evaluations against what it had sampled and against its training seconds, means
+    over seeds: which method buys the most with equal samples, or equal time."""
+    figure, axes = plt.subplots(2, len(runs), figsize=(max(8.0, 4.2 * len(runs)), 7.0), squeeze=False)
+    for column, (task, by_method) in enumerate(runs.items()):
+        for method, seeds in by_method.items():
+            _, values = over_seeds(seeds, "curve")
+            for row, spent in enumerate(("sampled", "seconds")):
+                axes[row][column].plot(over_seeds(seeds, spent)[1].mean(0), values.mean(0), marker=".", label=method)
+        axes[0][column].set(title=task, xlabel=sampled_label, ylabel=score)
+        axes[1][column].set(xlabel="training seconds", ylabel=score)
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    figure.legend(handles, labels, loc="lower center", ncol=min(len(labels), 4), frameon=False)
+    figure.tight_layout(rect=(0, 0.1, 1, 1))
     figure.savefig(path, dpi=110)
     plt.close(figure)
 
@@ -194,6 +224,8 @@ def write_report(folder: Path, record: dict, runs: dict) -> dict:
     (folder / f"{name}.md").write_text(markdown(record))
     plot_curves(runs, record["tasks"], record["config"]["score"], folder / "learning_curves.png")
     plot_weights(runs, folder / "weights.png")
+    if record["config"].get("sampled_label"):
+        plot_budget(runs, record["config"]["score"], record["config"]["sampled_label"], folder / "budget.png")
     plot_intervals(record["aggregate"], record["config"]["score"], folder / "intervals.png")
     runs_count = sum(len(seeds) for by_method in runs.values() for seeds in by_method.values())
     return {"report": str(folder / f"{name}.md"), "json": str(folder / f"{name}.json"), "runs": runs_count}

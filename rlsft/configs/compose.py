@@ -12,14 +12,16 @@ from pathlib import Path
 
 import hydra
 from hydra import initialize_config_module
+from hydra.core.global_hydra import GlobalHydra
 from hydra.errors import HydraException
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import OmegaConfBaseException
 
 from rlsft.configs import default_budget
 from rlsft.errors import RLSFTError, did_you_mean, reason
 
 CONFIG_GROUPS = ("algorithm", "env", "policy", "learner", "budget", "verifier")
+LEAD_KEYS = ("steps", "rollout", "evaluation_every")  # what a mix's first part decides for the run (mix.yaml)
 
 
 def search_folders(overrides: list[str]) -> list[Path]:
@@ -74,7 +76,7 @@ def compose_config(name: str, overrides: list[str]) -> DictConfig:
     if name == "train":
         overrides = default_budget(overrides)
     try:
-        return compose(name, overrides)
+        cfg = compose(name, overrides)
     except (HydraException, OmegaConfBaseException) as error:
         unknown = re.match(r"Could not override '([^']+)'", str(error))
         if unknown is None:
@@ -86,6 +88,44 @@ def compose_config(name: str, overrides: list[str]) -> DictConfig:
             f"Unknown config key {unknown.group(1)!r}{did_you_mean(unknown.group(1), keys)}; `rlsft {name} --cfg`"
             f" lists the keys, and +{unknown.group(1)}=<value> adds a new one."
         ) from error
+    return with_parts(cfg, search_paths(overrides)) if name == "train" else cfg
+
+
+def algorithm_block(choice: str, searchpath: list[str]) -> dict:
+    """configs/algorithm/<choice>.yaml as train.yaml merges it over its algorithm base, unresolved (its
+    interpolations then resolve in the config it is put in); in hydra's app (a sweep's job), composed there."""
+    overrides = [f"algorithm={choice}", *searchpath]
+    if GlobalHydra.instance().is_initialized():
+        return OmegaConf.to_container(hydra.compose(config_name="train", overrides=overrides).algorithm)
+    return OmegaConf.to_container(compose("train", overrides).algorithm)
+
+
+def with_parts(cfg: DictConfig, searchpath: list[str]) -> DictConfig:
+    """A mix's config (algorithm=mix) with each part's own algorithm block under algorithm.part.<part>, the
+    user's overrides of a part merged over it, and the lead part's LEAD_KEYS as the mix's; others unchanged."""
+    if cfg.algorithm.name != "mix":
+        return cfg
+    parts = list(cfg.algorithm.parts)
+    options = [name for name in group_options("algorithm", search_folders(searchpath)) if name != "mix"]
+    unknown = [part for part in parts if part not in options]
+    if "mix" in parts:
+        problem = "a mix cannot be a part of one"
+    elif unknown:
+        problem = f"{unknown[0]!r} is not an algorithm{did_you_mean(unknown[0], options)}"
+    elif not parts or len(set(parts)) < len(parts):
+        problem = "name each part once, and at least one"
+    else:
+        problem = ""
+    if problem:
+        raise RLSFTError(f"algorithm.parts={parts}: {problem}; choose the parts from {options}.")
+    with open_dict(cfg):
+        given = cfg.algorithm.get("part") or {}
+        blocks = {part: OmegaConf.merge(algorithm_block(part, searchpath), given.get(part, {})) for part in parts}
+        cfg.algorithm.part = blocks
+        for key in LEAD_KEYS:
+            if key in blocks[parts[0]]:
+                cfg.algorithm[key] = f"${{algorithm.part.{parts[0]}.{key}}}"
+    return cfg
 
 
 def search_paths(overrides: list[str]) -> list[str]:

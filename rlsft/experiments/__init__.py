@@ -7,8 +7,6 @@ from omegaconf import DictConfig
 from rlsft.experiments.base import Domain, Experiment
 from rlsft.registry import build, import_all
 
-import_all(__name__, __path__)
-
 
 def domain_name(cfg: DictConfig) -> str:
     """The run's domain; checkpoints written before the domain became a config node hold its name alone."""
@@ -19,5 +17,7 @@ def make_domain(cfg: DictConfig) -> Domain:
     """The domain of the run `cfg` configures."""
     return build(Domain, "domain", domain_name(cfg), {}, "domain")
 
+
+import_all(__name__, __path__)  # after make_domain: rlsft.experiments.configured imports it
 
 __all__ = ["Domain", "Experiment", "domain_name", "make_domain"]

@@ -47,8 +47,11 @@ class Domain(Registered):
     name: ClassVar[str]
     registry: ClassVar[dict[str, type[Domain]]] = {}
 
-    def experiment(self, cfg: DictConfig, algorithm: Algorithm, learner_config: LearnerConfig) -> Experiment:
-        """The policy to train, its batch source and evaluation, for `algorithm` as `cfg` configures it."""
+    def experiment(
+        self, cfg: DictConfig, algorithm: Algorithm, learner_config: LearnerConfig, policy: nn.Module | None = None
+    ) -> Experiment:
+        """The policy to train, its batch source and evaluation, for `algorithm` as `cfg` configures it; the batch
+        source is made for `policy` where one is given (a mix's later part, rlsft/experiments/configured.py)."""
         raise NotImplementedError
 
     def evaluated_policy(self, cfg: DictConfig, seed: int, metadata: dict) -> tuple[nn.Module, Evaluate]:
@@ -75,10 +78,11 @@ def curated_source(
         return TrajectorySource(trajectories, sampling, batch_size, device, data_parallel)
 
     @torch.no_grad()
-    def next_round() -> TensorDict:
-        kept = curate(draw(), curation[0], list(curation[1]))
+    def next_round() -> tuple[TensorDict, int]:
+        drawn = draw()
+        kept = curate(drawn, curation[0], list(curation[1]))
         if "ref_log_prob" in algorithm.in_keys:
             kept["ref_log_prob"] = frozen_log_prob(policy, kept)
-        return kept
+        return kept, len(drawn)
 
     return IteratedSource(trajectories, next_round, every, sampling, batch_size, device, data_parallel)

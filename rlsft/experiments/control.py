@@ -77,22 +77,24 @@ def evaluation_metrics(
     }
 
 
-def offline_experiment(cfg: DictConfig, algorithm: Algorithm, learner_config: LearnerConfig) -> Experiment:
-    """Curated trajectories in a replay buffer, and a policy from scratch or from pi_ref."""
+def offline_experiment(
+    cfg: DictConfig, algorithm: Algorithm, learner_config: LearnerConfig, policy: nn.Module | None
+) -> Experiment:
+    """Curated trajectories in a replay buffer, and a policy from scratch or from pi_ref (unless one is given)."""
     dims = env_dims(cfg.env.id)
     ensure_dataset(cfg.data, ControlEnv.from_config(cfg.env), cfg.data_dir)
     dataset = load_dataset(cfg.data, cfg.data_dir)
     check_dataset_fits_env(dataset, cfg.env.id, *dims)
     trajectories = curate(dataset.trajectories, cfg.algorithm.curation.by, list(cfg.algorithm.curation.levels))
     device = resolve_device(learner_config.device)
-    reads_reference = "ref_log_prob" in algorithm.in_keys
-    if algorithm.init_from_reference or reads_reference:
+    reads_reference, from_reference = "ref_log_prob" in algorithm.in_keys, algorithm.init_from_reference
+    if reads_reference or (from_reference and policy is None):
         reference = reference_policy(dataset, cfg, *dims).to(device)
         if reads_reference:
             trajectories["ref_log_prob"] = frozen_log_prob(reference, trajectories)
-    if algorithm.init_from_reference:
+    if policy is None and from_reference:
         policy = copy.deepcopy(reference).requires_grad_(True)
-    else:
+    elif policy is None:
         policy = make_policy(cfg.policy, dataset.trajectories, observation_dim=dims[0], action_dim=dims[1])
     learner_config = learner_config.sized_for(len(trajectories))
     curation = (cfg.algorithm.curation.by, list(cfg.algorithm.curation.levels))
@@ -116,11 +118,19 @@ def offline_experiment(cfg: DictConfig, algorithm: Algorithm, learner_config: Le
     )  # fmt: skip
 
 
-def rollout_experiment(cfg: DictConfig, algorithm: Algorithm, learner_config: LearnerConfig) -> Experiment:
-    """A fresh policy and a collector over parallel copies of the env."""
+def rollout_experiment(
+    cfg: DictConfig, algorithm: Algorithm, learner_config: LearnerConfig, policy: nn.Module | None
+) -> Experiment:
+    """A fresh policy (unless one is given) and a collector over parallel copies of the env."""
     device = resolve_device(learner_config.device)
     observation_dim, action_dim = env_dims(cfg.env.id)
-    policy = make_policy(cfg.policy, observation_dim=observation_dim, action_dim=action_dim).to(device)
+    if policy is None:
+        policy = make_policy(cfg.policy, observation_dim=observation_dim, action_dim=action_dim).to(device)
+    if not hasattr(policy, "value"):
+        raise RLSFTError(
+            f"{algorithm.name} learns a value function beside the policy, and policy={cfg.policy.name} has none;"
+            " use policy=actor_critic."
+        )
     options = {key: value for key, value in cfg.algorithm.rollout.items() if key != "frames"}
     source = RolloutSource(
         policy,
@@ -147,10 +157,12 @@ class Control(Domain):
 
     name = "control"
 
-    def experiment(self, cfg: DictConfig, algorithm: Algorithm, learner_config: LearnerConfig) -> Experiment:
+    def experiment(
+        self, cfg: DictConfig, algorithm: Algorithm, learner_config: LearnerConfig, policy: nn.Module | None = None
+    ) -> Experiment:
         if algorithm.source == "rollouts":
-            return rollout_experiment(cfg, algorithm, learner_config)
-        return offline_experiment(cfg, algorithm, learner_config)
+            return rollout_experiment(cfg, algorithm, learner_config, policy)
+        return offline_experiment(cfg, algorithm, learner_config, policy)
 
     def evaluated_policy(self, cfg: DictConfig, seed: int, metadata: dict) -> tuple[nn.Module, Evaluate]:
         observation_dim, action_dim = env_dims(cfg.env.id)

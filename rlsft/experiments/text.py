@@ -107,9 +107,11 @@ def rates_over_ranks(sampler: TextSampler, examples: list[TextExample]) -> dict[
     return dict(zip(rates, (total / count for total in totals), strict=True))
 
 
-def text_experiment(cfg: DictConfig, algorithm: Algorithm, learner_config: LearnerConfig) -> Experiment:
+def text_experiment(
+    cfg: DictConfig, algorithm: Algorithm, learner_config: LearnerConfig, policy: CausalLMPolicy | None = None
+) -> Experiment:
     device = resolve_device(learner_config.device)
-    policy = make_policy(cfg.policy).to(device)  # the start model
+    policy = make_policy(cfg.policy).to(device) if policy is None else policy  # the start model
     sampler = text_sampler(cfg, policy)
     prompts = checked_examples(cfg, sampler.verifier, "train")
     # pi_ref: the start model, frozen before any step (a copy only when a loss reads it).
@@ -160,8 +162,10 @@ class Text(Domain):
 
     name = "text"
 
-    def experiment(self, cfg: DictConfig, algorithm: Algorithm, learner_config: LearnerConfig) -> Experiment:
-        return text_experiment(cfg, algorithm, learner_config)
+    def experiment(
+        self, cfg: DictConfig, algorithm: Algorithm, learner_config: LearnerConfig, policy: nn.Module | None = None
+    ) -> Experiment:
+        return text_experiment(cfg, algorithm, learner_config, policy)
 
     def evaluated_policy(self, cfg: DictConfig, seed: int, metadata: dict) -> tuple[nn.Module, Evaluate]:
         policy = make_policy(cfg.policy)  # greedy decoding: the seed does not enter
