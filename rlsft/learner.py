@@ -176,12 +176,16 @@ class Learner:
         self.loss = torch.compile(self.algorithm.loss, dynamic=True) if config.compile else self.algorithm.loss
         self.autocast = config.precision == "bf16" or (config.precision == "auto" and self.device.type == "cuda")
         optimizer_class = torch.optim.AdamW if config.optimizer == "adamw" else torch.optim.Adam
-        # the policy's, and any the algorithm trains beside it (AWR's value function; iw-SFT's q is frozen)
-        self.parameters = [p for p in (*self.policy.parameters(), *self.algorithm.parameters()) if p.requires_grad]
+        # the policy's, and any the algorithm trains beside it (AWR's value function, SAC's critics; iw-SFT's q is
+        # frozen), each once: an algorithm's modules may hold the policy's own (SAC's actor)
+        policy_parameters = [p for p in self.policy.parameters() if p.requires_grad]
+        held = {id(p) for p in self.policy.parameters()}
+        own = [p for p in dict.fromkeys(self.algorithm.parameters()) if p.requires_grad and id(p) not in held]
+        self.parameters = [*policy_parameters, *own]
         # Adam(W) in one fused kernel (on CPU a third of the per-tensor loop's time for PPO-sized
         # networks), which can also leave out a non-finite step without a host sync (`found_inf`).
         self.optimizer = optimizer_class(
-            self.parameters,
+            [{"params": policy_parameters}, *self.algorithm.parameter_groups(own)],
             lr=config.lr,
             betas=tuple(config.betas),
             eps=config.eps,

@@ -56,6 +56,11 @@ class Algorithm(Registered, nn.Module):
     def attach(self, policy: nn.Module) -> None:
         """Called once with the policy to train, before any checkpoint is restored."""
 
+    def parameter_groups(self, parameters: list[nn.Parameter]) -> list[dict]:
+        """Optimiser groups for the parameters it trains beside the policy's (AWR's value function): one at the
+        learner's settings, unless a subclass gives them their own (SAC's critics, at q_lr)."""
+        return [{"params": parameters}] if parameters else []
+
     def before_step(self, policy: nn.Module, step: int) -> None:
         """Called before each gradient step's loss (e.g. to update q)."""
 

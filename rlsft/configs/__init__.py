@@ -20,6 +20,20 @@ def gradient_steps(rollout: DictConfig) -> int:
 OmegaConf.register_new_resolver("rlsft.gradient_steps", gradient_steps, replace=True)
 
 
+def replay_steps(replay: DictConfig) -> int:
+    """Gradient steps that `replay.frames` environment steps buy an off-policy algorithm: one a step after the
+    first `learning_starts`."""
+    if replay.frames <= replay.learning_starts:
+        raise RLSFTError(
+            f"algorithm.replay.frames={replay.frames} must exceed learning_starts={replay.learning_starts}, the random"
+            " steps before the first update; fix the override."
+        )
+    return replay.frames - replay.learning_starts
+
+
+OmegaConf.register_new_resolver("rlsft.replay_steps", replay_steps, replace=True)
+
+
 def per_domain(values: dict, *, _root_: DictConfig) -> object:
     """The value of `values` (one per domain: `${rlsft.per_domain:{control: 10.0, text: 1.0}}`) for this run's
     domain: how an algorithm's YAML gives an option a default on each domain."""

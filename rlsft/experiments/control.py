@@ -1,4 +1,4 @@
-"""Control experiments: offline datasets for the SFT family, fresh MuJoCo rollouts for PPO."""
+"""Control experiments: offline datasets for the SFT family, fresh MuJoCo rollouts for PPO, a replay buffer for SAC."""
 
 from __future__ import annotations
 
@@ -21,9 +21,16 @@ from rlsft.experiments.reference import reference_policy
 from rlsft.learner import LearnerConfig, resolve_device
 from rlsft.options import checked_options
 from rlsft.policies import frozen_log_prob, make_policy
+from rlsft.sources.replay import ReplaySource
 from rlsft.sources.rollouts import RolloutSource
 
-SUPPLIED = ("policy", "env_id", "device", "seed", "data_parallel")  # RolloutSource's arguments that are not options
+SUPPLIED = (
+    "policy",
+    "env_id",
+    "device",
+    "seed",
+    "data_parallel",
+)  # a collecting source's arguments that are not options
 
 
 def env_name(env_id: str) -> str:
@@ -118,32 +125,34 @@ def offline_experiment(
     )  # fmt: skip
 
 
-def rollout_experiment(
+ONLINE = {"rollouts": (RolloutSource, "rollout"), "replay": (ReplaySource, "replay")}  # source, its config key
+
+
+def online_experiment(
     cfg: DictConfig, algorithm: Algorithm, learner_config: LearnerConfig, policy: nn.Module | None
 ) -> Experiment:
-    """A fresh policy (unless one is given) and a collector over parallel copies of the env."""
+    """A fresh policy (unless one is given) and its own env steps: rollouts of parallel copies of the env (PPO),
+    or one env stepped into a replay buffer, a transition a gradient step (SAC)."""
     device = resolve_device(learner_config.device)
     observation_dim, action_dim = env_dims(cfg.env.id)
     if policy is None:
         policy = make_policy(cfg.policy, observation_dim=observation_dim, action_dim=action_dim).to(device)
-    if not hasattr(policy, "value"):
+    if algorithm.source == "rollouts" and not hasattr(policy, "value"):
         raise RLSFTError(
             f"{algorithm.name} learns a value function beside the policy, and policy={cfg.policy.name} has none;"
             " use policy=actor_critic."
         )
-    options = {key: value for key, value in cfg.algorithm.rollout.items() if key != "frames"}
-    source = RolloutSource(
-        policy,
-        cfg.env.id,
-        device=device,
-        seed=cfg.seed,
-        data_parallel=learner_config.data_parallel,
-        **checked_options(RolloutSource, options, "algorithm.rollout", SUPPLIED),
-    )
+    source_class, key = ONLINE[algorithm.source]
+    settings = cfg.algorithm[key]
+    options = {name: value for name, value in settings.items() if name != "frames"}
+    source = source_class(
+        policy, cfg.env.id, device=device, seed=cfg.seed, data_parallel=learner_config.data_parallel,
+        **checked_options(source_class, options, f"algorithm.{key}", SUPPLIED),
+    )  # fmt: skip
     scores = (float(cfg.env.ref_min_score), float(cfg.env.ref_max_score))
     return Experiment(
         policy, source, learner_config.sized_for(0), episode_evaluation(policy, cfg.env, cfg.seed + 10_000, scores),
-        "rollouts", "normalized_score", about={"frames": cfg.algorithm.rollout.frames}, metadata={"score_range": list(scores)},
+        algorithm.source, "normalized_score", about={"frames": settings.frames}, metadata={"score_range": list(scores)},
     )  # fmt: skip
 
 
@@ -160,8 +169,8 @@ class Control(Domain):
     def experiment(
         self, cfg: DictConfig, algorithm: Algorithm, learner_config: LearnerConfig, policy: nn.Module | None = None
     ) -> Experiment:
-        if algorithm.source == "rollouts":
-            return rollout_experiment(cfg, algorithm, learner_config, policy)
+        if algorithm.source in ONLINE:
+            return online_experiment(cfg, algorithm, learner_config, policy)
         return offline_experiment(cfg, algorithm, learner_config, policy)
 
     def evaluated_policy(self, cfg: DictConfig, seed: int, metadata: dict) -> tuple[nn.Module, Evaluate]:

@@ -37,6 +37,17 @@ def mlp(in_features: int, out_features: int, hidden_sizes: Sequence[int], activa
     )
 
 
+def export_program(policy: nn.Module, observation_dim: int, folder: Path) -> dict[str, str]:
+    """A control policy's forward (its deterministic action) as a torch.export program in `folder`, for any batch
+    of observations [N, observation_dim]: `torch.export.load(path).module()(observation)`."""
+    example = next(policy.parameters()).new_zeros(2, observation_dim)
+    program = torch.export.export(
+        policy.eval(), (example,), dynamic_shapes=({0: torch.export.Dim("batch", min=1)},), strict=False
+    )
+    torch.export.save(program, folder / PROGRAM)
+    return {"program": str(folder / PROGRAM), "load": f"torch.export.load({str(folder / PROGRAM)!r}).module()"}
+
+
 class GaussianMLP(Policy):
     """MLP with a tanh mean and a state-independent log-std; log-probs on raw actions.
 
@@ -87,14 +98,8 @@ class GaussianMLP(Policy):
     forward = mean_action
 
     def export(self, folder: Path) -> dict[str, str]:
-        """The deterministic action (tanh of the mean, as evaluation acts) as a torch.export program, for any
-        batch of observations [N, observation_dim]: `torch.export.load(path).module()(observation)`."""
-        example = self.observation_mean.new_zeros(2, len(self.observation_mean))
-        program = torch.export.export(
-            self.eval(), (example,), dynamic_shapes=({0: torch.export.Dim("batch", min=1)},), strict=False
-        )
-        torch.export.save(program, folder / PROGRAM)
-        return {"program": str(folder / PROGRAM), "load": f"torch.export.load({str(folder / PROGRAM)!r}).module()"}
+        """The deterministic action (tanh of the mean, as evaluation acts): `export_program`."""
+        return export_program(self, self.observation_dim, folder)
 
     def clipped_log_std(self) -> torch.Tensor:
         return self.log_std.clamp(self.log_std_min, self.log_std_max)
