@@ -32,6 +32,35 @@ def shipped(tmp_path_factory) -> dict:
     return {"root": root, "record": record}
 
 
+@pytest.fixture(scope="module")
+def shipped_sac(tmp_path_factory) -> dict:
+    """A tiny SAC run with snapshots (100 random steps, then 200 of the policy), exported likewise."""
+    run_dir = tmp_path_factory.mktemp("sac")
+    argv = ["train", "algorithm=sac", "env=hopper", f"run_dir={run_dir}", "algorithm.replay.learning_starts=100",
+            "learner.steps=200", "learner.compile=false", "policy.hidden_sizes=[32,32]",
+            "algorithm.options.critic_hidden_sizes=[32,32]", "algorithm.replay.batch_size=32",
+            "algorithm.evaluation_every=50", "evaluation.snapshots=true", "evaluation.interim_episodes=1",
+            "evaluation.episodes=1", "log_every=10", "progress=false"]  # fmt: skip
+    assert main(argv) == 0
+    root = tmp_path_factory.mktemp("policies")
+    return {"root": root, "record": export_policies(run_dir, "hopper", 11, 3, "test", root=root)}
+
+
+def test_a_sac_run_ships_its_squashed_gaussian_and_makes_data_with_it(shipped_sac, tmp_path) -> None:
+    record = shipped_sac["record"]
+    assert record["policy"] == {"name": "tanh_gaussian", "hidden_sizes": [32, 32], "activation": "relu",
+                                "log_std_min": -5.0, "log_std_max": 2.0}  # fmt: skip
+    assert record["training"]["name"] == "sac" and record["medium_step"] % 50 == 0
+    # 300 frames in 200 steps (the random start spread over them): a snapshot every 50 steps gets half of the 75
+    # frames on either side of it
+    assert record["replay_frames"] == [38] + [75] * (len(record["replay"]) - 2) + [38]
+    expert = checkpoint.load(shipped_sac["root"] / "hopper" / "expert.pt")["policy"]
+    assert set(expert) == {"net.0.weight", "net.0.bias", "net.2.weight", "net.2.bias", "net.4.weight", "net.4.bias"}
+    dataset = load_dataset(make_dataset(HOPPER, "medium-replay", 400, str(tmp_path), policy_root=shipped_sac["root"]),
+                           tmp_path)  # fmt: skip
+    assert dataset.trajectories["mask"].sum() >= 400 and dataset.trajectories["action"].abs().max() <= 1.0
+
+
 def test_export_picks_medium_and_records_the_replay(shipped) -> None:
     record, folder = shipped["record"], shipped["root"] / "hopper"
     assert (folder / "expert.pt").is_file() and (folder / "medium.pt").is_file()

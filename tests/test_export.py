@@ -16,13 +16,16 @@ from rlsft.policies import make_policy
 from rlsft.policies.causal_lm import pad, position_ids
 
 
-@pytest.mark.parametrize("algorithm", ["bc", "ppo"])
+@pytest.mark.parametrize("algorithm", ["bc", "ppo", "sac"])
 def test_a_control_policy_exports_as_a_program_with_the_checkpoints_actions(
     algorithm, hopper_minari, data_dir, tmp_path, capsys
 ):
     run_dir, out = tmp_path / "run", tmp_path / "exported"
     if algorithm == "bc":
         argv = small_run(hopper_minari, data_dir, run_dir, "algorithm=bc", "learner.steps=10", "evaluation.every=0")
+    elif algorithm == "sac":  # the tanh-Gaussian actor
+        argv = ["train", "algorithm=sac", f"run_dir={run_dir}", "algorithm.replay.learning_starts=50", "learner.steps=5",
+                "learner.compile=false", "progress=false", "evaluation.episodes=1", "env.max_episode_steps=20"]  # fmt: skip
     else:
         argv = ["train", "algorithm=ppo", f"run_dir={run_dir}", "algorithm.rollout.frames=256", "progress=false",
                 "algorithm.rollout.num_envs=2", "algorithm.rollout.frames_per_env=64", "algorithm.rollout.epochs=1",

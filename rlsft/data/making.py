@@ -1,15 +1,16 @@
-"""Behaviour datasets made the way D4RL made them, from policies trained by rlsft's own PPO.
+"""Behaviour datasets made the way D4RL made them, from policies trained by rlsft's own PPO or SAC.
 
     random         uniform random actions
-    medium         the PPO snapshot whose return is closest to a third of the expert's
-    expert         the final PPO policy
+    medium         the training run's snapshot whose return is closest to a third of the expert's
+    expert         the run's final policy
     medium-replay  what the agent saw until it reached medium, rebuilt by rolling out the
                    recorded snapshots of that training run, from the untrained policy
                    (step 0) to medium, each for half the frames of the interval on either side
     medium-expert  medium and expert episodes, half each
 
-Behaviour actions are sampled from the policy's Gaussian and clipped to the action space. The
-policies ship in the package rlsft.behaviour (`<env>/`), written by `rlsft data policies` from a PPO run.
+Behaviour actions are sampled from the policy (PPO's Gaussian, SAC's squashed Gaussian) and clipped to
+the action space. The policies ship in the package rlsft.behaviour (`<env>/`), written by `rlsft data
+policies` from a PPO or SAC run with snapshots; each record names the policy that acts (`policy`).
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from rlsft.data.trajectories import flat_to_trajectories
 from rlsft.envs.control.mujoco import ControlEnv
 from rlsft.envs.control.vector_env import make_env
 from rlsft.errors import RLSFTError
-from rlsft.policies import GaussianMLP
+from rlsft.policies import Policy, make_policy
 
 KINDS = ("random", "medium", "expert", "medium-replay", "medium-expert")
 POLICY_DIR = Path(__file__).parents[1] / "behaviour"  # the shipped policies: package data
@@ -110,16 +111,18 @@ def behaviour_record(env_name: str, root: Path = POLICY_DIR) -> dict:
     return json.loads(path.read_text())
 
 
-def load_behaviour(env_name: str, name: str, root: Path = POLICY_DIR) -> GaussianMLP:
+def load_behaviour(env_name: str, name: str, root: Path = POLICY_DIR) -> Policy:
     """A shipped behaviour policy: `medium`, `expert` or a `replay/...` snapshot."""
     record = behaviour_record(env_name, root)
-    policy = GaussianMLP(record["observation_dim"], record["action_dim"], **record["architecture"])
+    policy = make_policy(
+        OmegaConf.create(record["policy"]), observation_dim=record["observation_dim"], action_dim=record["action_dim"]
+    )
     policy.load_state_dict(checkpoint.load(root / env_name / f"{name}.pt")["policy"])
     return policy
 
 
-def sampler(policy: GaussianMLP) -> ActionFn:
-    device = policy.observation_mean.device
+def sampler(policy: Policy) -> ActionFn:
+    device = next(policy.parameters()).device
 
     def act(observation: np.ndarray) -> np.ndarray:
         with torch.no_grad():
@@ -129,7 +132,7 @@ def sampler(policy: GaussianMLP) -> ActionFn:
     return act
 
 
-def policy_trajectories(policy: GaussianMLP, env_id: str, steps: int, seed: int, num_envs: int = 8) -> TensorDict:
+def policy_trajectories(policy: Policy, env_id: str, steps: int, seed: int, num_envs: int = 8) -> TensorDict:
     """Complete episodes of `policy`'s sampled actions (`steps` steps, the last episodes finished), as trajectories:
     the data of an iterated-SFT round on control. The actions draw from torch's RNG, the envs from `seed`."""
     episodes = record_episodes(sampler(policy), env_id, steps, num_envs, seed)
@@ -206,11 +209,12 @@ def ensure_dataset(spec: str, env: ControlEnv, data_dir: str) -> None:
 
 
 def run_snapshots(run_dir: Path) -> list[dict]:
-    """The PPO run's snapshots in step order, refused unless there are two or more from step 0 on."""
+    """The run's snapshots in step order, refused unless there are two or more from step 0 on."""
     snapshots = [checkpoint.load(path) for path in sorted((run_dir / "snapshots").glob("step*.pt"))]
     if len(snapshots) < 2 or snapshots[0]["step"] != 0:
         raise RLSFTError(
-            f"{run_dir} lacks snapshots from step 0 on; train PPO with evaluation.every=N evaluation.snapshots=true."
+            f"{run_dir} lacks snapshots from step 0 on; train PPO or SAC with evaluation.every=N"
+            " evaluation.snapshots=true."
         )
     return snapshots
 
@@ -250,17 +254,23 @@ def replay_frames(steps: list[int], frames_per_step: float) -> list[int]:
     return frames
 
 
-def actor_policy(state: dict) -> dict:
-    """The actor's part of an actor-critic state dict, as a shipped policy file holds it."""
-    return {"policy": {k.removeprefix("actor."): v for k, v in state.items() if k.startswith("actor.")}}
+def acting_policy(policy: dict) -> tuple[dict, Callable[[dict], dict]]:
+    """The config of the policy that acts in a run of `policy` (a config), and what takes its state out of the
+    run's: PPO's actor-critic acts through its actor, a Gaussian MLP on running-normalised observations;
+    any other policy acts itself."""
+    if policy["name"] != "actor_critic":
+        return policy, lambda state: state
+    keys = ("hidden_sizes", "activation", "log_std_min", "log_std_max")
+    actor = {"name": "gaussian_mlp", **{key: policy[key] for key in keys}, "normalize_observations": True}
+    return actor, lambda state: {k.removeprefix("actor."): v for k, v in state.items() if k.startswith("actor.")}
 
 
 def write_policies(folder: Path, policies: dict[str, dict], record: dict) -> None:
-    """Replaces `folder` with the actors of `policies` (named `expert`, `medium`, `replay/000`, ...) and `record`."""
+    """Replaces `folder` with `policies` (state dicts named `expert`, `medium`, `replay/000`, ...) and `record`."""
     shutil.rmtree(folder, ignore_errors=True)
     (folder / "replay").mkdir(parents=True)
     for name, state in policies.items():
-        checkpoint.save_atomic(actor_policy(state), folder / f"{name}.pt")
+        checkpoint.save_atomic({"policy": state}, folder / f"{name}.pt")
     (folder / "record.json").write_text(json.dumps(record, indent=2))
 
 
@@ -272,7 +282,7 @@ def export_policies(
     command: str,
     root: Path = POLICY_DIR,
 ) -> dict:
-    """Pick expert (final) and medium (a third of its return) from a PPO run and ship their actors.
+    """Pick expert (final) and medium (a third of its return) from a PPO or SAC run and ship the policies that act.
 
     Returns are those of sampled actions, which is how the datasets are recorded (D4RL's
     medium policies likewise reach a third of the expert's return as sampled): the training
@@ -289,16 +299,14 @@ def export_policies(
     medium = medium_index(snapshots, logged, expert_return)
     replay = snapshots[: medium + 1]
     config = OmegaConf.to_container(OmegaConf.create(final["config"]))
-    frames_per_step = config["algorithm"]["rollout"]["frames"] / config["learner"]["steps"]
-    policy_cfg = config["policy"]
+    with (run_dir / "train.csv").open() as file:  # the frames collected by the last step: rollouts, or SAC's steps
+        last = list(csv.DictReader(file))[-1]
+    frames_per_step = float(last["frames"]) / int(last["step"])
+    acting, acting_state = acting_policy(config["policy"])
     record = {
         "observation_dim": observation_dim,
         "action_dim": action_dim,
-        "architecture": {
-            "hidden_sizes": policy_cfg["hidden_sizes"],
-            "activation": policy_cfg["activation"],
-            "normalize_observations": True,
-        },
+        "policy": acting,
         "expert_return": expert_return,  # sampled actions (training episodes)
         "medium_return": sampled_return(logged, snapshots[medium]["step"]),
         "expert_deterministic_return": json.loads((run_dir / "summary.json").read_text())["return_mean"],
@@ -307,9 +315,10 @@ def export_policies(
         "replay": [f"replay/{index:03d}" for index in range(len(replay))],
         "replay_frames": replay_frames([snapshot["step"] for snapshot in replay], frames_per_step),
         "command": command,
-        "ppo": {"env": config["env"]["id"], "seed": config["seed"], **config["algorithm"]},
+        "training": {"env": config["env"]["id"], "seed": config["seed"], **config["algorithm"]},
     }
     policies = {"expert": final["learner"]["policy"], "medium": snapshots[medium]["policy"]}
     policies |= {name: snapshot["policy"] for name, snapshot in zip(record["replay"], replay, strict=True)}
+    policies = {name: acting_state(state) for name, state in policies.items()}
     write_policies(root / env_name, policies, record)
     return record
