@@ -90,12 +90,13 @@ def run_data(overrides: list[str]) -> dict:
     cfg = compose_config("data", overrides)
     if action == "make":
         ident = making.make_dataset(
-            ControlEnv.from_config(cfg.env), cfg.kind, cfg.steps, cfg.data_dir, cfg.seed, cfg.num_envs
+            ControlEnv.from_config(cfg.env), cfg.kind, cfg.steps, cfg.data_dir, cfg.seed, cfg.num_envs, cfg.version
         )
         return {"dataset": ident, "data_dir": str(cfg.data_dir)}
     if action == "policies":
         command = "rlsft data policies " + " ".join(overrides)
-        return making.export_policies(cfg.run_dir, cfg.env.name, *env_dims(cfg.env.id), command)
+        root = making.policy_folder(cfg.version)
+        return making.export_policies(cfg.run_dir, cfg.env.name, *env_dims(cfg.env.id), command, root)
     raise RLSFTError(f"Unknown data action {action!r}; use `rlsft data make ...` or `rlsft data policies ...`.")
 
 

@@ -28,7 +28,7 @@ def shipped(tmp_path_factory) -> dict:
             "evaluation.interim_episodes=2", "evaluation.episodes=2", "progress=false"]  # fmt: skip
     assert main(argv) == 0
     root = tmp_path_factory.mktemp("policies")
-    record = export_policies(run_dir, "hopper", 11, 3, "test", root=root)
+    record = export_policies(run_dir, "hopper", 11, 3, "test", root)
     return {"root": root, "record": record}
 
 
@@ -43,7 +43,7 @@ def shipped_sac(tmp_path_factory) -> dict:
             "evaluation.episodes=1", "log_every=10", "progress=false"]  # fmt: skip
     assert main(argv) == 0
     root = tmp_path_factory.mktemp("policies")
-    return {"root": root, "record": export_policies(run_dir, "hopper", 11, 3, "test", root=root)}
+    return {"root": root, "record": export_policies(run_dir, "hopper", 11, 3, "test", root)}
 
 
 def test_a_sac_run_ships_its_squashed_gaussian_and_makes_data_with_it(shipped_sac, tmp_path) -> None:
@@ -56,9 +56,17 @@ def test_a_sac_run_ships_its_squashed_gaussian_and_makes_data_with_it(shipped_sa
     assert record["replay_frames"] == [38] + [75] * (len(record["replay"]) - 2) + [38]
     expert = checkpoint.load(shipped_sac["root"] / "hopper" / "expert.pt")["policy"]
     assert set(expert) == {"net.0.weight", "net.0.bias", "net.2.weight", "net.2.bias", "net.4.weight", "net.4.bias"}
-    dataset = load_dataset(make_dataset(HOPPER, "medium-replay", 400, str(tmp_path), policy_root=shipped_sac["root"]),
-                           tmp_path)  # fmt: skip
+    ident = make_dataset(HOPPER, "medium-replay", 400, str(tmp_path), version=1, policy_root=shipped_sac["root"])
+    assert ident == "rlsft/hopper/medium-replay-s400-v1"  # a version of its own, beside v0's
+    dataset = load_dataset(ident, tmp_path)
     assert dataset.trajectories["mask"].sum() >= 400 and dataset.trajectories["action"].abs().max() <= 1.0
+
+
+def test_a_version_without_shipped_policies_is_one_sentence(tmp_path, capsys) -> None:
+    assert main(["data", "make", "env=hopper", "kind=medium", "version=1", f"data_dir={tmp_path}"]) == 2
+    assert "No behaviour policies ship in v1 for env 'hopper'" in capsys.readouterr().err
+    assert main(["data", "make", "env=hopper", "kind=medium", "version=7", f"data_dir={tmp_path}"]) == 2
+    assert "version=7 is not a dataset version rlsft makes; choose one of [0, 1]" in capsys.readouterr().err
 
 
 def test_export_picks_medium_and_records_the_replay(shipped) -> None:

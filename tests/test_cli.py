@@ -116,7 +116,7 @@ def test_user_errors_are_one_sentence(hopper_minari, data_dir, tmp_path, capsys)
         capsys,
     )  # fmt: skip
     assert "No dataset given" in error_of(["train", f"run_dir={run}", "data=null"], capsys)
-    assert "No behaviour policies ship for env 'ant'" in error_of(
+    assert "No behaviour policies ship in v0 for env 'ant'" in error_of(
         ["train", "env=ant", f"run_dir={run}", f"data_dir={data_dir}", "data=rlsft/ant/medium-v0"], capsys
     )
     assert "Unknown dataset kind 'great'" in error_of(["data", "make", "kind=great", f"data_dir={data_dir}"], capsys)
@@ -262,9 +262,11 @@ def test_the_default_main_job_resolves(capsys) -> None:
     assert cfg["learner"]["steps"] == expected_steps and cfg["reference"]["learner"]["lr"] == 1e-3
     assert cfg["algorithm"]["options"]["alpha"] == 10.0 and cfg["algorithm"]["curation"]["levels"] == [0.9, 0.95, 0.98]
     assert main(["train", "--cfg"]) == 0 and "medium-replay" in capsys.readouterr().out
-    from rlsft.data.making import behaviour_record
+    from rlsft.data.making import behaviour_record, policy_folder
 
-    assert behaviour_record("hopper")["replay"]  # the policies that make its dataset ship in the package
+    assert behaviour_record("hopper", policy_folder(0))[
+        "replay"
+    ]  # the policies that make its dataset ship in the package
 
 
 # The quick settings of each registered algorithm that draws fresh rollouts: a new one fails until it has some.

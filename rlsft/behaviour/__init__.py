@@ -1,2 +1,3 @@
-"""The shipped behaviour policies, one folder per env (`<env>/record.json`, its `.pt` actors), written by
-`rlsft data policies` from a PPO run; rlsft.data.making makes the datasets from them."""
+"""The shipped behaviour policies, a folder per dataset version and env (`v<N>/<env>/record.json`, its `.pt`
+policies), written by `rlsft data policies` from a PPO or SAC run; rlsft.data.making makes the datasets from
+them: v0 from PPO at 1M frames."""

@@ -38,20 +38,30 @@ from rlsft.errors import RLSFTError
 from rlsft.policies import Policy, make_policy
 
 KINDS = ("random", "medium", "expert", "medium-replay", "medium-expert")
-POLICY_DIR = Path(__file__).parents[1] / "behaviour"  # the shipped policies: package data
+# The datasets' versions, each made from its own behaviour policies (package data, behaviour/v<N>/<env>/):
+# v0 from PPO at 1M frames; v1 from the stronger of PPO and SAC per env (issue 15), as they are shipped.
+VERSIONS = (0, 1)
+POLICY_DIR = Path(__file__).parents[1] / "behaviour"
 ActionFn = Callable[[np.ndarray], np.ndarray]
 
 
-def dataset_id(env_name: str, kind: str, steps: int | None) -> str:
-    return f"rlsft/{env_name}/{kind}{'' if steps is None else f'-s{steps}'}-v0"
+def policy_folder(version: int) -> Path:
+    """Where the behaviour policies of the datasets' version `version` ship."""
+    if version not in VERSIONS:
+        raise RLSFTError(f"version={version} is not a dataset version rlsft makes; choose one of {list(VERSIONS)}.")
+    return POLICY_DIR / f"v{version}"
 
 
-def parse_dataset_id(spec: str | None) -> tuple[str, str, int | None] | None:
-    """(env name, kind, steps) of an id `dataset_id` makes, else None."""
-    match = re.fullmatch(r"rlsft/(\w+)/([a-z-]+?)(?:-s(\d+))?-v0", spec if isinstance(spec, str) else "")
-    if match is None or match.group(2) not in KINDS:
+def dataset_id(env_name: str, kind: str, steps: int | None, version: int = 0) -> str:
+    return f"rlsft/{env_name}/{kind}{'' if steps is None else f'-s{steps}'}-v{version}"
+
+
+def parse_dataset_id(spec: str | None) -> tuple[str, str, int | None, int] | None:
+    """(env name, kind, steps, version) of an id `dataset_id` makes, else None."""
+    match = re.fullmatch(r"rlsft/(\w+)/([a-z-]+?)(?:-s(\d+))?-v(\d+)", spec if isinstance(spec, str) else "")
+    if match is None or match.group(2) not in KINDS or int(match.group(4)) not in VERSIONS:
         return None
-    return match.group(1), match.group(2), int(match.group(3)) if match.group(3) else None
+    return match.group(1), match.group(2), int(match.group(3)) if match.group(3) else None, int(match.group(4))
 
 
 def record_episodes(act: ActionFn, env_id: str, steps: int, num_envs: int, seed: int) -> list[EpisodeData]:
@@ -98,20 +108,21 @@ def record_episodes(act: ActionFn, env_id: str, steps: int, num_envs: int, seed:
     return episodes
 
 
-def behaviour_record(env_name: str, root: Path = POLICY_DIR) -> dict:
-    """What `rlsft data policies` wrote for the env: architecture, returns, replay snapshots."""
+def behaviour_record(env_name: str, root: Path) -> dict:
+    """What `rlsft data policies` wrote for the env in the policy folder `root`: the policy, returns, replay."""
     path = root / env_name / "record.json"
     if not path.is_file():
         shipped = sorted(p.parent.name for p in root.glob("*/record.json"))
         raise RLSFTError(
-            f"No behaviour policies ship for env {env_name!r}; use env= one of {shipped}, kind=random, or make them"
-            f" with `rlsft train algorithm=ppo env={env_name} evaluation.snapshots=true run_dir=<dir>` and"
-            f" `rlsft data policies env={env_name} run_dir=<dir>`."
+            f"No behaviour policies ship in {root.name} for env {env_name!r} (it has {shipped}); use one of those envs,"
+            f" kind=random, another version=, or make them with `rlsft train algorithm=ppo env={env_name}"
+            f" evaluation.snapshots=true run_dir=<dir>` (or algorithm=sac) and `rlsft data policies env={env_name}"
+            f" run_dir=<dir> version=<N>`."
         )
     return json.loads(path.read_text())
 
 
-def load_behaviour(env_name: str, name: str, root: Path = POLICY_DIR) -> Policy:
+def load_behaviour(env_name: str, name: str, root: Path) -> Policy:
     """A shipped behaviour policy: `medium`, `expert` or a `replay/...` snapshot."""
     record = behaviour_record(env_name, root)
     policy = make_policy(
@@ -176,12 +187,15 @@ def make_dataset(
     data_dir: str,
     seed: int = 0,
     num_envs: int = 8,
-    policy_root: Path = POLICY_DIR,
+    version: int = 0,
+    policy_root: Path | None = None,
 ) -> str:
-    """Write the dataset `kind` for the env under `data_dir` unless it is there; return its id."""
+    """Write the dataset `kind` of `version` for the env under `data_dir` unless it is there; return its id.
+    Its behaviour policies come from `policy_root` (a folder of <env>/ folders), by default the version's own."""
     if kind not in KINDS:
         raise RLSFTError(f"Unknown dataset kind {kind!r}; choose one of {list(KINDS)}.")
-    ident = dataset_id(env.name, kind, steps)
+    policy_root = policy_folder(version) if policy_root is None else policy_root
+    ident = dataset_id(env.name, kind, steps, version)
     if find_minari(ident, data_dir) is not None:
         return ident
     # The behaviour policies sample their actions from torch's RNG: seeded here, so that the data depend
@@ -198,14 +212,14 @@ def make_dataset(
 
 
 def ensure_dataset(spec: str, env: ControlEnv, data_dir: str) -> None:
-    """Make a dataset named like `rlsft/<env>/<kind>-v0` on first use."""
+    """Make a dataset named like `rlsft/<env>/<kind>-v<N>` on first use."""
     made = parse_dataset_id(spec)
     if made is None or find_minari(spec, data_dir) is not None:
         return
-    env_name, kind, steps = made
+    env_name, kind, steps, version = made
     if env_name != env.name:
         raise RLSFTError(f"Dataset {spec} is recorded in {env_name} but env={env.name}; make them agree.")
-    make_dataset(env, kind, steps, data_dir)
+    make_dataset(env, kind, steps, data_dir, version=version)
 
 
 def run_snapshots(run_dir: Path) -> list[dict]:
@@ -280,7 +294,7 @@ def export_policies(
     observation_dim: int,
     action_dim: int,
     command: str,
-    root: Path = POLICY_DIR,
+    root: Path,
 ) -> dict:
     """Pick expert (final) and medium (a third of its return) from a PPO or SAC run and ship the policies that act.
 
