@@ -199,7 +199,7 @@ def test_the_tasks_of_a_submitit_job_train_as_the_ranks_of_one_run(hopper_minari
 
 
 # Runs of each batch source: every rank the same global batch (bc), each rank its own envs (ppo), its own env and
-# replay buffer (sac) or its own prompts (grpo).
+# replay buffer (sac), its own prompts (grpo), or both kinds at once (mix: GRPO + iw-SFT).
 KILLED_RUNS = {
     "bc": ["algorithm=bc", "learner.steps=400", "checkpoint_every=20", "log_every=20"],
     "ppo": ["algorithm=ppo", "env=hopper", "algorithm.rollout.frames=4096", "algorithm.rollout.num_envs=2",
@@ -208,6 +208,9 @@ KILLED_RUNS = {
     "grpo": ["algorithm=grpo", "env=arithmetic", "env.task.options.train_size=16", "env.task.options.test_size=4",
              "algorithm.rollout.prompts_per_batch=4", "algorithm.rollout.samples_per_prompt=2", "learner.steps=24",
              "checkpoint_every=4", "log_every=4"],
+    "mix": ["algorithm=mix", "env=arithmetic", "env.task.options.train_size=16", "env.task.options.test_size=4",
+            "+algorithm.part.grpo.rollout.prompts_per_batch=4", "+algorithm.part.grpo.rollout.samples_per_prompt=2",
+            "sampling.samples_per_prompt=2", "learner.steps=24", "checkpoint_every=4", "log_every=4"],
     "sac": ["algorithm=sac", "env=hopper", "algorithm.replay.learning_starts=50", "algorithm.replay.buffer_size=1000",
             "algorithm.replay.batch_size=16", "policy.hidden_sizes=[16]", "algorithm.options.critic_hidden_sizes=[16]",
             "learner.compile=false", "learner.steps=300", "env.max_episode_steps=50", "checkpoint_every=20",
