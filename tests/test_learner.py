@@ -80,29 +80,37 @@ def ragged_batch(length: int) -> TensorDict:
     return TensorDict({"observation": observation, "action": action, "mask": mask}, batch_size=[4])
 
 
-def losses_over_steps(settings: dict, batches: list[TensorDict]) -> list[float]:
-    """BC's loss at each step of a learner with `settings`, from one fixed initial policy."""
+# The switches are checked on every device this machine has: the CPU, and CUDA where present (a GPU machine
+# runs `python -m pytest tests/test_learner.py -k "bf16 or compiled"`).
+DEVICES = ["cpu", *(["cuda"] if torch.cuda.is_available() else [])]
+
+
+def losses_over_steps(settings: dict, batches: list[TensorDict], device: str = "cpu") -> list[float]:
+    """BC's loss at each step of a learner with `settings` on `device`, from one fixed initial policy."""
     torch.manual_seed(0)
     learner = Learner(GaussianMLP(3, 2, hidden_sizes=[16]), BC(), LearnerConfig(steps=len(batches), lr=1e-2,
-                      warmup_steps=0, device="cpu", **settings))  # fmt: skip
-    return [learner.train_step(batch)["loss"].item() for batch in batches]
+                      warmup_steps=0, device=device, **settings))  # fmt: skip
+    return [learner.train_step(batch.to(device))["loss"].item() for batch in batches]
 
 
-def test_bf16_autocast_on_cpu_gives_the_fp32_losses_within_2_percent() -> None:
+@pytest.mark.parametrize("device", DEVICES)
+def test_bf16_autocast_gives_the_fp32_losses_within_2_percent(device) -> None:
     torch.manual_seed(1)
     batches = [ragged_batch(length) for length in (5, 7, 9)]
-    fp32, bf16 = losses_over_steps({"precision": "fp32"}, batches), losses_over_steps({"precision": "bf16"}, batches)
+    fp32 = losses_over_steps({"precision": "fp32"}, batches, device)
+    bf16 = losses_over_steps({"precision": "bf16"}, batches, device)
     assert all(math.isfinite(loss) for loss in bf16)
     assert bf16 == pytest.approx(fp32, rel=2e-2)
 
 
-def test_a_compiled_loss_gives_the_eager_losses_within_1e_5() -> None:
+@pytest.mark.parametrize("device", DEVICES)
+def test_a_compiled_loss_gives_the_eager_losses_within_1e_5(device) -> None:
     """learner.compile=true: one graph for batches of three lengths (dynamic shapes), the eager numbers."""
     torch.manual_seed(1)
     batches = [ragged_batch(length) for length in (5, 7, 9)]
-    eager = losses_over_steps({}, batches)
+    eager = losses_over_steps({}, batches, device)
     torch._dynamo.reset()  # counts graphs from here: the compiled run must make at least one
-    compiled = losses_over_steps({"compile": True}, batches)
+    compiled = losses_over_steps({"compile": True}, batches, device)
     assert torch._dynamo.utils.counters["stats"]["unique_graphs"] >= 1
     assert compiled == pytest.approx(eager, rel=1e-5, abs=1e-5)
 
