@@ -47,17 +47,21 @@ def test_the_critic_loss_is_the_soft_bellman_error_with_terminal_steps_not_boots
     torch.manual_seed(0)
     policy, sac = TanhGaussian(11, 3, hidden_sizes=(16,)), SAC(gamma=0.9, critic_hidden_sizes=(16,))
     sac.attach(policy)
+    # the replay buffer's layout: steps 1, 3, 5, 7 terminate; 2 and 6 are cut by the time limit (done, bootstrapped)
+    terminated = torch.arange(8).remainder(2).bool().view(8, 1, 1)
+    truncated = torch.tensor([False, False, True, False, False, False, True, False]).view(8, 1, 1)
     batch = TensorDict(
-        observation=torch.randn(8, 1, 11), action=torch.rand(8, 1, 3) * 2 - 1, reward=torch.randn(8, 1),
-        next_observation=torch.randn(8, 1, 11), terminated=torch.arange(8).remainder(2).bool().unsqueeze(-1),
-        mask=torch.ones(8, 1, dtype=torch.bool), batch_size=[8, 1],
+        observation=torch.randn(8, 1, 11), action=torch.rand(8, 1, 3) * 2 - 1, mask=torch.ones(8, 1, dtype=torch.bool),
+        next={"observation": torch.randn(8, 1, 11), "reward": torch.randn(8, 1, 1), "terminated": terminated,
+              "truncated": truncated, "done": terminated | truncated},
+        batch_size=[8, 1],
     )  # fmt: skip
     torch.manual_seed(1)
     q_loss = sac.loss(policy, batch).metrics["q_loss"]
     torch.manual_seed(1)  # the target's next actions are SACLoss's first draw
     step = batch[:, 0]
     with torch.no_grad():
-        next_distribution = policy.distribution(step["next_observation"])
+        next_distribution = policy.distribution(step["next", "observation"])
         next_action = next_distribution.rsample()
         next_log_prob = next_distribution.log_prob(next_action)
 
@@ -67,9 +71,10 @@ def test_the_critic_loss_is_the_soft_bellman_error_with_terminal_steps_not_boots
 
     targets, critics = sac.sac.target_qvalue_network_params, sac.sac.qvalue_network_params
     with torch.no_grad():
-        soft_value = torch.min(*(q(targets[k], step["next_observation"], next_action) for k in range(2)))
+        soft_value = torch.min(*(q(targets[k], step["next", "observation"], next_action) for k in range(2)))
         soft_value = soft_value - 1.0 * next_log_prob  # alpha starts at 1
-        target = step["reward"] + 0.9 * (~step["terminated"]).float() * soft_value
+        not_terminated = (~step["next", "terminated"]).float().squeeze(-1)
+        target = step["next", "reward"].squeeze(-1) + 0.9 * not_terminated * soft_value
         expected = sum(((q(critics[k], step["observation"], step["action"]) - target) ** 2).mean() for k in range(2))
     torch.testing.assert_close(q_loss, expected, rtol=1e-5, atol=1e-6)
 

@@ -5,7 +5,8 @@
     L_alpha = mean -log alpha (log pi(a~|s) + target_entropy),     target_entropy = -dim(A)
     Qbar   <- tau Q + (1 - tau) Qbar after every step
 
-Batches are transitions from a replay buffer (rlsft/sources/replay.py), each a length-1 trajectory. The
+Batches are transitions from a replay buffer (rlsft/sources/replay.py) in torchrl's layout, each a
+length-1 trajectory (`done` is there, but only `terminated` stops bootstrapping). The
 three losses touch disjoint parameters (L_pi sees the critics detached, L_Q the actor's samples without
 gradient), so one backward through their sum, with the critics and alpha at their own rate (CleanRL's
 q_lr), is the three optimiser steps CleanRL's sac_continuous_action takes. CleanRL updates the actor twice
@@ -54,7 +55,7 @@ class SAC(Algorithm):
     name = "sac"
     source = "replay"
     domains = ("control",)
-    in_keys = ("observation", "action", "reward", "next_observation", "terminated", "mask")
+    in_keys = ("observation", "action", "next", "mask")
 
     def __init__(
         self,
@@ -106,21 +107,7 @@ class SAC(Algorithm):
             self.target_update.step()
 
     def loss(self, policy: nn.Module, batch: TensorDict) -> LossOutput:
-        step = batch[:, 0]  # each transition is a length-1 trajectory
-        transitions = TensorDict(
-            {
-                "observation": step["observation"],
-                "action": step["action"],
-                "next": {
-                    "observation": step["next_observation"],
-                    "reward": step["reward"].unsqueeze(-1),
-                    "terminated": step["terminated"].unsqueeze(-1),
-                    "done": step["terminated"].unsqueeze(-1),
-                },
-            },
-            batch_size=step.batch_size,
-        )
-        out = self.sac(transitions)
+        out = self.sac(batch[:, 0])  # each transition is a length-1 trajectory
         loss = out["loss_actor"] + out["loss_qvalue"] + out["loss_alpha"]
         return LossOutput(
             loss,

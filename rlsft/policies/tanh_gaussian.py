@@ -61,13 +61,6 @@ class TanhGaussian(Policy):
         steps = self.distribution(batch["observation"][mask]).log_prob(action)
         return steps.new_zeros(mask.shape).masked_scatter(mask, steps)
 
-    @torch.no_grad()
-    def explore(self, observation: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """A sampled action and its log-prob, for collecting transitions."""
-        distribution = self.distribution(observation)
-        action = distribution.sample()
-        return action, distribution.log_prob(action)
-
     def export(self, folder: Path) -> dict[str, str]:
         """The deterministic action tanh(mu(s)) as a torch.export program (`export_program`)."""
         return export_program(self, self.observation_dim, folder)

@@ -5,8 +5,9 @@ steps the env once with an action sampled from the policy, stores the transition
 `batch_size` transitions uniformly (CleanRL's sac_continuous_action: one update per env step). The
 first call first fills the buffer with `learning_starts` steps of uniform random actions. The env
 is rlsft's VectorControlEnv with one copy: a truncated step's next observation is its real final one
-(bootstrapped from), a terminated one's is not bootstrapped (`terminated`). Transitions are served as
-length-1 trajectories [B, 1] with a `mask`, the batch every loss reads; the buffer, the running
+(bootstrapped from), a terminated one's is not bootstrapped (`terminated`). A transition is kept as the env
+steps it, in torchrl's layout (`observation`, `action`, `next`: observation, reward, done, terminated,
+truncated), and served as a length-1 trajectory, [B, 1] with a `mask`, the batch every loss reads; the buffer, the running
 episode and the frame count are in the checkpoint, so a resumed run is exact.
 """
 
@@ -19,11 +20,12 @@ from torchrl.data import LazyTensorStorage, RandomSampler, TensorDictReplayBuffe
 from rlsft import distributed
 from rlsft.envs.control.vector_env import VectorControlEnv
 from rlsft.errors import RLSFTError
+from rlsft.sources.base import env_metrics
 
 
 class ReplaySource:
     per_rank = True  # under data parallel each rank steps its own env into its own buffer
-    keys = ("observation", "action", "reward", "next_observation", "terminated", "mask")
+    keys = ("observation", "action", "next", "mask")
 
     def __init__(
         self,
@@ -54,22 +56,19 @@ class ReplaySource:
     def act(self, observation: torch.Tensor) -> torch.Tensor:
         if self.frames < self.learning_starts:  # uniform over the action space, from torch's RNG (checkpointed)
             return self.low + (self.high - self.low) * torch.rand(observation.shape[0], self.low.shape[-1])
-        return self.policy.explore(observation.to(self.device))[0].cpu()
+        return self.policy.distribution(observation.to(self.device)).sample().cpu()
 
     @torch.no_grad()
     def step(self) -> None:
         if self.state is None:
             self.state = self.env.reset()
         observation = self.state["observation"]
-        stepped, self.state = self.env.step_and_maybe_reset(TensorDict(observation=observation,
-                                                                       action=self.act(observation), batch_size=[1]))  # fmt: skip
+        action = self.act(observation)
+        stepped, self.state = self.env.step_and_maybe_reset(
+            TensorDict(observation=observation, action=action, batch_size=[1])
+        )
+        self.buffer.extend(stepped.select("observation", "action", "next").to(self.device))
         after = stepped["next"]
-        self.buffer.extend(
-            TensorDict(
-                observation=observation, action=stepped["action"], reward=after["reward"].squeeze(-1),
-                next_observation=after["observation"], terminated=after["terminated"].squeeze(-1), batch_size=[1],
-            ).to(self.device)
-        )  # fmt: skip
         self.frames += 1
         self.episode_return += float(after["reward"])
         if bool(after["done"]):
@@ -85,10 +84,8 @@ class ReplaySource:
         return batch
 
     def metrics(self) -> dict[str, float]:
-        """Environment frames so far and the mean return of episodes finished since last asked (all ranks')."""
         finished, self.finished_returns = self.finished_returns, []
-        total, count = distributed.all_ranks_sum(torch.tensor([sum(finished), len(finished)], dtype=torch.float64))
-        return {"frames": float(self.frames), **({"episode_return": float(total / count)} if count else {})}
+        return env_metrics(self.frames, finished)
 
     def state_dict(self) -> dict:
         running = None if self.state is None else {"env": self.env.episodes_state(), "input": self.state.to_dict()}
