@@ -164,8 +164,12 @@ class Learner:
         self.data_parallel, self.sharded = config.data_parallel, config.sharded
         if self.data_parallel:
             distributed.start(self.device)
+        # The algorithm's modules may hold the policy's own parameters (SAC's actor): what it keeps beside them
+        # (iw-SFT's frozen q, AWR's value function, SAC's critics) is its own.
+        held = {id(p) for p in self.policy.parameters()}
+        kept = [p for p in self.algorithm.parameters() if id(p) not in held]
         if self.sharded:  # before the optimiser, which then holds each rank's shards
-            if any(True for _ in self.algorithm.parameters()):
+            if kept:
                 raise RLSFTError(
                     f"learner.distributed=fsdp shards the policy, and {algorithm.name} keeps parameters of its own"
                     " (iw-SFT's q=ema or copy, AWR's value function), which would stay whole on every rank; use"
@@ -176,11 +180,9 @@ class Learner:
         self.loss = torch.compile(self.algorithm.loss, dynamic=True) if config.compile else self.algorithm.loss
         self.autocast = config.precision == "bf16" or (config.precision == "auto" and self.device.type == "cuda")
         optimizer_class = torch.optim.AdamW if config.optimizer == "adamw" else torch.optim.Adam
-        # the policy's, and any the algorithm trains beside it (AWR's value function, SAC's critics; iw-SFT's q is
-        # frozen), each once: an algorithm's modules may hold the policy's own (SAC's actor)
+        # the policy's, and those the algorithm trains beside them (iw-SFT's q is frozen)
         policy_parameters = [p for p in self.policy.parameters() if p.requires_grad]
-        held = {id(p) for p in self.policy.parameters()}
-        own = [p for p in dict.fromkeys(self.algorithm.parameters()) if p.requires_grad and id(p) not in held]
+        own = [p for p in kept if p.requires_grad]
         self.parameters = [*policy_parameters, *own]
         # Adam(W) in one fused kernel (on CPU a third of the per-tensor loop's time for PPO-sized
         # networks), which can also leave out a non-finite step without a host sync (`found_inf`).

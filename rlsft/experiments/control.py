@@ -24,13 +24,8 @@ from rlsft.policies import frozen_log_prob, make_policy
 from rlsft.sources.replay import ReplaySource
 from rlsft.sources.rollouts import RolloutSource
 
-SUPPLIED = (
-    "policy",
-    "env_id",
-    "device",
-    "seed",
-    "data_parallel",
-)  # a collecting source's arguments that are not options
+# A collecting source's arguments that are not options
+SUPPLIED = ("policy", "env_id", "device", "seed", "data_parallel")
 
 
 def env_name(env_id: str) -> str:
@@ -92,7 +87,8 @@ def offline_experiment(
     ensure_dataset(cfg.data, ControlEnv.from_config(cfg.env), cfg.data_dir)
     dataset = load_dataset(cfg.data, cfg.data_dir)
     check_dataset_fits_env(dataset, cfg.env.id, *dims)
-    trajectories = curate(dataset.trajectories, cfg.algorithm.curation.by, list(cfg.algorithm.curation.levels))
+    curation = (cfg.algorithm.curation.by, list(cfg.algorithm.curation.levels))
+    trajectories = curate(dataset.trajectories, *curation)
     device = resolve_device(learner_config.device)
     reads_reference, from_reference = "ref_log_prob" in algorithm.in_keys, algorithm.init_from_reference
     if reads_reference or (from_reference and policy is None):
@@ -104,7 +100,6 @@ def offline_experiment(
     elif policy is None:
         policy = make_policy(cfg.policy, dataset.trajectories, observation_dim=dims[0], action_dim=dims[1])
     learner_config = learner_config.sized_for(len(trajectories))
-    curation = (cfg.algorithm.curation.by, list(cfg.algorithm.curation.levels))
 
     def draw() -> TensorDict:  # a round of iterated SFT: the policy's episodes, the envs seeded from the saved RNG
         seed = int(torch.randint(2**31 - 1, ()))

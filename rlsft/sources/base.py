@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from typing import Protocol
 
+import torch
 from tensordict import TensorDict
+
+from rlsft import distributed
 
 
 class BatchSource(Protocol):
@@ -24,3 +27,12 @@ class BatchSource(Protocol):
     def load_state_dict(self, state: dict) -> None: ...
 
     def close(self) -> None: ...
+
+
+def env_metrics(frames: int, finished_returns: list[float]) -> dict[str, float]:
+    """What a source that steps envs logs: its frames so far and the mean return of the episodes `finished_returns`
+    (those finished since it was last asked), over every rank's."""
+    total, count = distributed.all_ranks_sum(
+        torch.tensor([sum(finished_returns), len(finished_returns)], dtype=torch.float64)
+    )
+    return {"frames": float(frames), **({"episode_return": float(total / count)} if count else {})}

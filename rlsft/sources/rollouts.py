@@ -31,6 +31,7 @@ from rlsft.envs.control.mujoco import TensorFunction
 from rlsft.envs.control.vector_env import VectorControlEnv
 from rlsft.errors import RLSFTError
 from rlsft.running_moments import RunningMoments
+from rlsft.sources.base import env_metrics
 from rlsft.sources.minibatches import MinibatchQueue
 
 REWARD_CLIP = 10.0  # gymnasium's NormalizeReward + CleanRL's TransformReward clip
@@ -179,8 +180,7 @@ class RolloutSource:
     def metrics(self) -> dict[str, float]:
         """Environment frames so far and the mean raw return of episodes finished since last asked (all ranks')."""
         finished, self.finished_returns = self.finished_returns, []
-        total, count = distributed.all_ranks_sum(torch.tensor([sum(finished), len(finished)], dtype=torch.float64))
-        return {"frames": float(self.frames), **({"episode_return": float(total / count)} if count else {})}
+        return env_metrics(self.frames, finished)
 
     @torch.no_grad()
     def refill(self) -> None:
