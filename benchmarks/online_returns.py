@@ -1,13 +1,15 @@
-"""PPO returns at 1M environment steps on Hopper, Walker2d and HalfCheetah v5, beside CleanRL's.
+"""Online RL returns (PPO or SAC) at 1M environment steps on Hopper, Walker2d and HalfCheetah v5, beside CleanRL's.
 
-Each (env, seed) is one `rlsft train algorithm=ppo env=<env> seed=<seed>` run under
+Each (env, seed) is one `rlsft train algorithm=<ppo|sac> env=<env> seed=<seed>` run under
 `--runs-root/<env>-seed<seed>`; runs that already finished are read, missing ones are
-trained here (about an hour each on one CPU core: pass `--train`). The table reports the
-final deterministic evaluation (`evaluation.episodes` episodes of the mean action) and the
-mean return of the last training episodes (stochastic actions, as CleanRL reports), with
+trained here (`--train`; on one CPU core PPO takes about half an hour, SAC about four hours:
+benchmarks/results/sac_throughput.md). The table reports the final deterministic evaluation
+(`evaluation.episodes` episodes of the mean action) and the mean return of the last training
+episodes (sampled actions, as CleanRL reports and as rlsft's datasets record them), with
 mean +- std over seeds.
 
-    python benchmarks/ppo_returns.py --runs-root runs/ppo --seeds 0 1 2 --train
+    python benchmarks/online_returns.py --algorithm ppo --runs-root runs/ppo --seeds 0 1 2 --train
+    python benchmarks/online_returns.py --algorithm sac --runs-root runs/sac --seeds 0 1 2 --train
 """
 
 from __future__ import annotations
@@ -27,8 +29,16 @@ import numpy as np  # noqa: E402
 
 from rlsft.cli import main as rlsft  # noqa: E402
 
-# CleanRL ppo_continuous_action at 1M steps on MuJoCo v4 (method.md §5); ours run v5.
-REFERENCE = {"hopper": 2050, "walker2d": 2890, "halfcheetah": 2900}
+ENVS = ("hopper", "walker2d", "halfcheetah")
+# CleanRL's training episodic return at 1M steps (ours run v5): ppo_continuous_action on v4 (method.md §5);
+# sac_continuous_action on v2, mean over seeds (docs/rl-algorithms/sac.md in vwxyzjn/cleanrl: Hopper
+# 2310 ± 343, Walker2d 3591 ± 911, HalfCheetah 9635 ± 1424).
+REFERENCE = {
+    "ppo": {"label": "CleanRL (v4, 1M)", "hopper": 2050, "walker2d": 2890, "halfcheetah": 2900},
+    "sac": {"label": "CleanRL (v2, 1M)", "hopper": 2310, "walker2d": 3591, "halfcheetah": 9635},
+}
+# The key that sets a run's environment steps.
+FRAMES_KEY = {"ppo": "algorithm.rollout.frames", "sac": "algorithm.replay.frames"}
 
 
 def last_training_return(run_dir: Path, last: int = 10) -> float | None:
@@ -48,7 +58,7 @@ def evaluation_curve(run_dir: Path) -> tuple[np.ndarray, np.ndarray]:
     return np.interp(eval_steps, steps, frames), np.array([float(row["return_mean"]) for row in evaluation])
 
 
-def plot_curves(runs: dict[str, list[Path]], path: Path) -> None:
+def plot_curves(runs: dict[str, list[Path]], algorithm: str, path: Path) -> None:
     """Evaluation return against frames per env: mean over seeds, shaded +- std, CleanRL's final mean dotted."""
     figure, axes = plt.subplots(1, len(runs), figsize=(4.2 * len(runs), 3.4), constrained_layout=True, squeeze=False)
     for axis, (env, run_dirs) in zip(axes[0], runs.items(), strict=True):
@@ -58,9 +68,9 @@ def plot_curves(runs: dict[str, list[Path]], path: Path) -> None:
             frames = curves[0][0][:points]
             returns = np.stack([returns[:points] for _, returns in curves])
             mean, std = returns.mean(0), returns.std(0)
-            axis.plot(frames, mean, label=f"rlsft PPO ({len(curves)} seeds)")
+            axis.plot(frames, mean, label=f"rlsft {algorithm.upper()} ({len(curves)} seeds)")
             axis.fill_between(frames, mean - std, mean + std, alpha=0.25)
-        axis.axhline(REFERENCE[env], linestyle=":", color="gray", label="CleanRL at 1M (v4)")
+        axis.axhline(REFERENCE[algorithm][env], linestyle=":", color="gray", label=REFERENCE[algorithm]["label"])
         axis.set(title=env, xlabel="environment frames", ylabel="evaluation return")
     axes[0][0].legend(loc="lower right")
     figure.savefig(path, dpi=120)
@@ -75,22 +85,27 @@ def spread(values: list[float]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--runs-root", type=Path, default=Path("runs/ppo"))
-    parser.add_argument("--envs", nargs="+", default=list(REFERENCE))
+    parser.add_argument("--algorithm", choices=sorted(REFERENCE), default="ppo")
+    parser.add_argument("--runs-root", type=Path, help="default: runs/<algorithm>")
+    parser.add_argument("--envs", nargs="+", choices=ENVS, default=list(ENVS))
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    parser.add_argument("--frames", type=int, default=1_000_000, help="environment steps of each run trained here")
     parser.add_argument("--train", action="store_true", help="train the runs that are missing")
-    parser.add_argument("--out", type=Path, default=Path("benchmarks/results/ppo_returns.md"))
+    parser.add_argument("--out", type=Path, help="default: benchmarks/results/<algorithm>_returns.md")
     args = parser.parse_args()
+    algorithm, reference = args.algorithm, REFERENCE[args.algorithm]
+    runs_root = args.runs_root or Path("runs") / algorithm
+    out = args.out or Path(f"benchmarks/results/{algorithm}_returns.md")
 
     lines = [
-        "# PPO returns at 1M environment steps",
+        f"# {algorithm.upper()} returns at {args.frames:,} environment steps",
         "",
-        f"- date: {datetime.datetime.now().isoformat(timespec='seconds')}; runs under `{args.runs_root}`",
-        f"- command: `python benchmarks/ppo_returns.py --runs-root {args.runs_root} --seeds "
-        f"{' '.join(map(str, args.seeds))}{' --train' if args.train else ''}`",
+        f"- date: {datetime.datetime.now().isoformat(timespec='seconds')}; runs under `{runs_root}`",
+        f"- command: `python benchmarks/online_returns.py --algorithm {algorithm} --runs-root {runs_root} --seeds "
+        f"{' '.join(map(str, args.seeds))} --frames {args.frames}{' --train' if args.train else ''}`",
         "- evaluation: deterministic mean action; training return: last logged episodes, sampled actions",
         "",
-        "| env | seeds found | final evaluation return | last training return | CleanRL (v4, 1M) |",
+        f"| env | seeds found | final evaluation return | last training return | {reference['label']} |",
         "|---|---|---|---|---:|",
     ]
     finished: dict[str, list[Path]] = {}
@@ -98,20 +113,31 @@ def main() -> None:
         evaluations, training = [], []
         finished[env] = []
         for seed in args.seeds:
-            run_dir = args.runs_root / f"{env}-seed{seed}"
+            run_dir = runs_root / f"{env}-seed{seed}"
             if not (run_dir / "summary.json").exists() and args.train:
-                rlsft(["train", "algorithm=ppo", f"env={env}", f"seed={seed}", f"run_dir={run_dir}", "progress=false"])
+                frames = f"{FRAMES_KEY[algorithm]}={args.frames}"
+                rlsft(
+                    [
+                        "train",
+                        f"algorithm={algorithm}",
+                        f"env={env}",
+                        f"seed={seed}",
+                        frames,
+                        f"run_dir={run_dir}",
+                        "progress=false",
+                    ]
+                )
             if (run_dir / "summary.json").exists():
                 finished[env].append(run_dir)
                 evaluations.append(json.loads((run_dir / "summary.json").read_text())["return_mean"])
                 if (value := last_training_return(run_dir)) is not None:
                     training.append(value)
-        lines.append(f"| {env} | {len(evaluations)} | {spread(evaluations)} | {spread(training)} | {REFERENCE[env]} |")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    plot = args.out.with_suffix(".png")
-    plot_curves(finished, plot)
+        lines.append(f"| {env} | {len(evaluations)} | {spread(evaluations)} | {spread(training)} | {reference[env]} |")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    plot = out.with_suffix(".png")
+    plot_curves(finished, algorithm, plot)
     lines += ["", f"![evaluation return against environment frames]({plot.name})", ""]
-    args.out.write_text("\n".join(lines) + "\n")
+    out.write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
 
