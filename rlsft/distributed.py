@@ -100,18 +100,23 @@ def is_main() -> bool:
     return rank() == 0
 
 
-def average_gradients(parameters: Iterable[torch.nn.Parameter]) -> None:
+def average_gradients(parameters: Iterable[torch.nn.Parameter], *scalars: torch.Tensor) -> list[torch.Tensor]:
     """Each gradient becomes its mean over the ranks: one all_reduce of all of them flattened, as DDP's
-    buckets do it (a parameter without a gradient counts as a zero one, so every rank sends the same size)."""
+    buckets do it (a parameter without a gradient counts as a zero one, so every rank sends the same size).
+    `scalars` ride in the same all_reduce, so a step's loss costs no round trip of its own: their means
+    over the ranks are returned, in float32 (the sum is taken in float32 whatever the gradients' dtype)."""
     parameters = list(parameters)
     for parameter in parameters:
         if parameter.grad is None:
             parameter.grad = torch.zeros_like(parameter)
-    flat = torch.cat([parameter.grad.reshape(-1) for parameter in parameters])
+    pieces = [parameter.grad.reshape(-1).float() for parameter in parameters]
+    flat = torch.cat([*pieces, *(scalar.detach().reshape(1).float() for scalar in scalars)])
     dist.all_reduce(flat)
     flat /= world_size()
-    for parameter, gradient in zip(parameters, flat.split([p.numel() for p in parameters]), strict=True):
+    *gradients, means = flat.split([*(p.numel() for p in parameters), len(scalars)])
+    for parameter, gradient in zip(parameters, gradients, strict=True):
         parameter.grad.copy_(gradient.view_as(parameter))
+    return list(means.unbind())
 
 
 def all_ranks_sum(tensor: torch.Tensor) -> torch.Tensor:
@@ -180,9 +185,12 @@ def gather_on_main(state: Any) -> list[Any] | None:
     return [decode_state(part[: int(size)]) for part, size in zip(parts, sizes, strict=True)] if is_main() else None
 
 
-def share(batch_size: int, setting: str = "learner.batch_size") -> slice:
+def share(batch_size: int, setting: str = "learner.batch_size", data_parallel: bool = True) -> slice:
     """This rank's rows of a global batch of `batch_size` (equal shares, so means over shares average to
-    the global mean); `setting` names the option that sets the size, for the error when it does not split."""
+    the global mean; without data_parallel, every row); `setting` names the option that sets the size, for
+    the error when it does not split."""
+    if not data_parallel:
+        return slice(0, batch_size)
     if batch_size % world_size():
         raise RLSFTError(
             f"{setting}={batch_size} does not split evenly over {world_size()} processes; make it a multiple"

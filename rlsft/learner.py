@@ -208,16 +208,20 @@ class Learner:
             output = self.loss(self.policy, batch)
         self.optimizer.zero_grad(set_to_none=True)
         output.loss.backward()
+        loss = output.loss.detach()
         if self.data_parallel and not self.sharded:  # every rank now holds the gradient of the global batch's loss
-            distributed.average_gradients(self.parameters)  # (FSDP reduce-scatters the mean in backward)
+            # and that loss (the mean of the ranks' shares), in one all-reduce; FSDP reduce-scatters in backward
+            (loss,) = distributed.average_gradients(self.parameters, loss)
         if self.config.grad_clip:
             grad_norm = nn.utils.clip_grad_norm_(self.parameters, self.config.grad_clip)
         else:  # the norm is still logged; skip the no-op rescaling of every gradient
             grad_norm = nn.utils.get_total_norm([p.grad for p in self.parameters if p.grad is not None])
         if isinstance(grad_norm, DTensor):  # the norm of the sharded gradients, the same on every rank
             grad_norm = grad_norm.full_tensor()
-        nonfinite = ~(torch.isfinite(output.loss.detach()) & torch.isfinite(grad_norm))
-        if self.data_parallel:  # a step is left out on every rank or none
+        # A step is left out on every rank or none: under DDP one rank's non-finite loss or gradient makes
+        # every rank's mean of it non-finite; FSDP's loss is still each rank's own.
+        nonfinite = ~(torch.isfinite(loss) & torch.isfinite(grad_norm))
+        if self.sharded:
             nonfinite = distributed.all_ranks_max(nonfinite.int()).bool()
         self.nonfinite_steps += nonfinite
         first = nonfinite & (self.first_nonfinite < 0)
@@ -229,8 +233,7 @@ class Learner:
         self.optimizer.step()
         self.scheduler.step()
         self.step += 1
-        loss = output.loss.detach()
-        if self.data_parallel:  # the global batch's loss: the mean of the ranks' shares
+        if self.sharded:  # the global batch's loss: the mean of the ranks' shares
             loss = distributed.average_over_ranks(loss)
         metrics = {"loss": loss, "grad_norm": grad_norm, "lr": lr}
         return {**metrics, **output.metrics, "nonfinite_steps": self.nonfinite_steps.clone()}

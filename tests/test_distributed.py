@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import signal
 import socket
@@ -14,9 +15,13 @@ from pathlib import Path
 import pytest
 import torch
 from conftest import small_run
+from tensordict import TensorDict
 
-from rlsft import checkpoint
+from rlsft import checkpoint, distributed
+from rlsft.algorithms.bc import BC
 from rlsft.cli import main
+from rlsft.learner import Learner, LearnerConfig
+from rlsft.policies import GaussianMLP
 
 REPOSITORY = Path(__file__).parents[1]
 
@@ -116,6 +121,42 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+def poisoned_ddp_step(rank: int, port: int, results: dict) -> None:
+    """One rank of a 2-process DDP learner (gloo) whose second step has a NaN in rank 1's batch alone."""
+    os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE="2", MASTER_ADDR="127.0.0.1",
+                      MASTER_PORT=str(port))  # fmt: skip
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    config = LearnerConfig(steps=10, batch_size=8, lr=1e-3, warmup_steps=0, device="cpu", distributed="ddp")
+    learner = Learner(GaussianMLP(3, 2), BC(), config)
+    generator = torch.Generator().manual_seed(rank)  # each rank its own share of the batch
+    batch = TensorDict(
+        {"observation": torch.randn(4, 5, 3, generator=generator), "action": torch.rand(4, 5, 2, generator=generator),
+         "mask": torch.ones(4, 5, dtype=torch.bool)},
+        batch_size=[4],
+    )  # fmt: skip
+    first = learner.train_step(batch)
+    before = {name: tensor.clone() for name, tensor in learner.policy.state_dict().items()}
+    poisoned = batch.clone()
+    if rank == 1:
+        poisoned["observation"][0, 0, 0] = float("nan")
+    second = learner.train_step(poisoned)
+    unchanged = all(torch.equal(before[name], tensor) for name, tensor in learner.policy.state_dict().items())
+    results[rank] = (float(first["loss"]), float(second["nonfinite_steps"]), unchanged)
+    distributed.stop()
+
+
+def test_a_step_nonfinite_on_one_rank_is_left_out_on_every_rank_and_losses_are_the_global_mean() -> None:
+    """Under DDP the loss rides in the gradients' all-reduce: a NaN in one rank's share makes every rank leave
+    the step out (no rank drifts), and the logged loss is the same mean of the shares on both ranks."""
+    with torch.multiprocessing.Manager() as manager:
+        results = manager.dict()
+        torch.multiprocessing.spawn(poisoned_ddp_step, args=(free_port(), results), nprocs=2)
+        results = dict(results)
+    assert results[0][0] == results[1][0] and math.isfinite(results[0][0])
+    assert results[0][1:] == results[1][1:] == (1.0, True)
 
 
 def test_two_nodes_of_one_process_meet_through_the_c10d_rendezvous(hopper_minari, data_dir, tmp_path, capsys):

@@ -86,7 +86,7 @@ class RolloutSource:
         workers: int = 1,
         data_parallel: bool = False,
     ) -> None:
-        own = distributed.share(num_envs, "algorithm.rollout.num_envs") if data_parallel else slice(0, num_envs)
+        own = distributed.share(num_envs, "algorithm.rollout.num_envs", data_parallel)
         num_envs, seed = own.stop - own.start, seed + own.start  # this rank's envs: seeds as in one process
         counts = {"num_envs": num_envs, "frames_per_env": frames_per_env, "epochs": epochs, "minibatches": minibatches}
         discounts_ok = 0 <= gamma <= 1 and 0 <= lmbda <= 1

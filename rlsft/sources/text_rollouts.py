@@ -48,12 +48,8 @@ class TextRolloutSource:
         ]
         if small:
             raise RLSFTError(f"{', '.join(small)} cannot be below 1; set it to 1 or more.")
-        self.share = (
-            distributed.share(prompts_per_batch, "algorithm.rollout.prompts_per_batch")
-            if data_parallel
-            else slice(None)
-        )
-        own_prompts = prompts_per_batch // distributed.world_size() if data_parallel else prompts_per_batch
+        self.share = distributed.share(prompts_per_batch, "algorithm.rollout.prompts_per_batch", data_parallel)
+        own_prompts = self.share.stop - self.share.start
         if minibatches > own_prompts:
             processes = f" over {distributed.world_size()} processes" if data_parallel else ""
             raise RLSFTError(

@@ -87,7 +87,7 @@ class TrajectorySource:
         self.keys = tuple(trajectories.keys())
         # Under torchrun (learner.distributed=ddp) every rank draws the same global batch, in step by the
         # same seed, and keeps its own equal share: together they see what one process would.
-        self.share = distributed.share(batch_size) if data_parallel else slice(None)
+        self.share = distributed.share(batch_size, data_parallel=data_parallel)
 
     def sample(self) -> TensorDict:
         """A batch of `batch_size` trajectories; with data_parallel, this rank's share of it."""
