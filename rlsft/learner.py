@@ -208,21 +208,20 @@ class Learner:
             output = self.loss(self.policy, batch)
         self.optimizer.zero_grad(set_to_none=True)
         output.loss.backward()
-        loss = output.loss.detach()
-        if self.data_parallel and not self.sharded:  # every rank now holds the gradient of the global batch's loss
-            # and that loss (the mean of the ranks' shares), in one all-reduce; FSDP reduce-scatters in backward
-            (loss,) = distributed.average_gradients(self.parameters, loss)
+        loss = output.loss.detach()  # from here on the global batch's loss: the mean of the ranks' shares
+        if self.sharded:  # (FSDP reduce-scattered the gradients' mean in backward)
+            loss = distributed.average_over_ranks(loss)
+        elif self.data_parallel:  # every rank now holds the gradient of the global batch's loss, and that loss,
+            (loss,) = distributed.average_gradients(self.parameters, loss)  # in one all-reduce
         if self.config.grad_clip:
             grad_norm = nn.utils.clip_grad_norm_(self.parameters, self.config.grad_clip)
         else:  # the norm is still logged; skip the no-op rescaling of every gradient
             grad_norm = nn.utils.get_total_norm([p.grad for p in self.parameters if p.grad is not None])
         if isinstance(grad_norm, DTensor):  # the norm of the sharded gradients, the same on every rank
             grad_norm = grad_norm.full_tensor()
-        # A step is left out on every rank or none: under DDP one rank's non-finite loss or gradient makes
-        # every rank's mean of it non-finite; FSDP's loss is still each rank's own.
+        # A step is left out on every rank or none: the loss and the gradients are means over the ranks, so one
+        # rank's non-finite value makes them non-finite on every rank.
         nonfinite = ~(torch.isfinite(loss) & torch.isfinite(grad_norm))
-        if self.sharded:
-            nonfinite = distributed.all_ranks_max(nonfinite.int()).bool()
         self.nonfinite_steps += nonfinite
         first = nonfinite & (self.first_nonfinite < 0)
         self.first_nonfinite.copy_(torch.where(first, self.step + 1, self.first_nonfinite))
@@ -233,8 +232,6 @@ class Learner:
         self.optimizer.step()
         self.scheduler.step()
         self.step += 1
-        if self.sharded:  # the global batch's loss: the mean of the ranks' shares
-            loss = distributed.average_over_ranks(loss)
         metrics = {"loss": loss, "grad_norm": grad_norm, "lr": lr}
         return {**metrics, **output.metrics, "nonfinite_steps": self.nonfinite_steps.clone()}
 
