@@ -17,11 +17,17 @@ first steps' warm-up are left out. Cases:
 Method: --rounds rounds, each running every case's 1-process and 2-process runs in turn, so
 that machine noise hits both alike; a case's ratio is the median of the per-round ratios
 (2 processes' steps/s over 1 process's), shown with their range. Target: >= 1.7 on 2 cores.
+
+Ceiling: in the same rounds, one process trains on one rank's share alone (half the global batch).
+Its steps/s over the whole batch's is the ratio 2 processes would reach if communication were free:
+where a step's cost does not halve with its batch (a model so small that per-operation overhead, not
+arithmetic, sets its speed), no data-parallel engine can reach 2x, and the ratio's gap to the ceiling
+is what the collectives cost.
 The machine must be otherwise idle: another job on the cores takes them from the 2 processes.
 
 Reproduce (from the repository root, venv active; the hopper dataset is made on first use):
 
-    python benchmarks/distributed_scaling.py               # defaults: about 10 minutes on 2 cores
+    python benchmarks/distributed_scaling.py               # defaults: about 30 minutes on 2 cores (the tiny-LM cases 17)
 
 The results table goes to --out (benchmarks/results/distributed_scaling.md) and to stdout.
 """
@@ -43,20 +49,22 @@ import torch
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 
-CASES = {
-    "bc_control": ["algorithm=bc", "learner.batch_size=256"],
-    "sft_tiny_lm": ["env=arithmetic", "algorithm=sft"],  # the default task: its sampled completions are cached
-    "sft_tiny_lm_batch64": ["env=arithmetic", "algorithm=sft", "learner.batch_size=64"],
+CASES = {  # each case's settings and its global batch (learner.batch_size)
+    "bc_control": (["algorithm=bc"], 256),
+    "sft_tiny_lm": (["env=arithmetic", "algorithm=sft"], 8),  # the default task: its sampled completions are cached
+    "sft_tiny_lm_batch64": (["env=arithmetic", "algorithm=sft"], 64),
 }
 MODES = {"bc_control": ["ddp"], "sft_tiny_lm": ["ddp", "fsdp"], "sft_tiny_lm_batch64": ["ddp", "fsdp"]}
 
 
 def run_steps_per_second(
-    case: str, processes: int, mode: str, steps: int, folder: Path, data_dir: str, round_index: int
+    case: str, processes: int, mode: str, steps: int, folder: Path, data_dir: str, round_index: int, share: int = 1
 ) -> float:
-    """One fresh run of `case` on `processes` processes of one thread each; its steps/s from its train.csv."""
-    run_dir = folder / f"{case}-{mode}-{processes}-round{round_index}"
-    settings = [*CASES[case], f"run_dir={run_dir}", f"data_dir={data_dir}", f"learner.steps={steps}",
+    """One fresh run of `case` on `processes` processes of one thread each; its steps/s from its train.csv.
+    share=2: one process on half the case's global batch (a rank's share), for the ceiling."""
+    run_dir = folder / f"{case}-{mode}-{processes}-share{share}-round{round_index}"
+    settings, batch_size = CASES[case]
+    settings = [*settings, f"learner.batch_size={batch_size // share}", f"run_dir={run_dir}", f"data_dir={data_dir}", f"learner.steps={steps}",
                 "evaluation.every=0", "evaluation.episodes=1", f"log_every={max(1, steps // 10)}",
                 "checkpoint_every=100000", "progress=false"]  # fmt: skip
     if processes == 1:
@@ -83,15 +91,19 @@ def report(results: dict[str, dict[str, list[float]]], arguments: argparse.Names
         f"- machine: {platform.machine()}, {os.cpu_count()} cores; torch {torch.__version__}; one thread a process",
         f"- {arguments.rounds} rounds; steps per run: bc_control {arguments.bc_steps}, sft_tiny_lm* {arguments.sft_steps}",
         "",
-        "| case | mode | 1 process steps/s | 2 processes steps/s | ratio (median, range) | target |",
-        "|---|---|---|---|---|---|",
+        "| case | mode | global batch | 1 process steps/s | 2 processes steps/s | ratio (median, range) |"
+        " ceiling: 1 process at half the batch | ratio / ceiling | target |",
+        "|---|---|---:|---:|---:|---|---|---:|---|",
     ]
     for key, rounds in results.items():
         case, mode = key.split("/")
         ratios = [two / one for one, two in zip(rounds["1"], rounds["2"], strict=True)]
+        ceilings = [half / one for one, half in zip(rounds["1"], rounds["half"], strict=True)]
+        ratio, ceiling = statistics.median(ratios), statistics.median(ceilings)
         lines.append(
-            f"| {case} | {mode} | {statistics.median(rounds['1']):.2f} | {statistics.median(rounds['2']):.2f} |"
-            f" {statistics.median(ratios):.2f}x ({min(ratios):.2f}-{max(ratios):.2f}) | >= 1.7x |"
+            f"| {case} | {mode} | {CASES[case][1]} | {statistics.median(rounds['1']):.2f} |"
+            f" {statistics.median(rounds['2']):.2f} | {ratio:.2f}x ({min(ratios):.2f}-{max(ratios):.2f}) |"
+            f" {ceiling:.2f}x ({min(ceilings):.2f}-{max(ceilings):.2f}) | {ratio / ceiling:.2f} | >= 1.7x |"
         )
     return "\n".join(lines) + "\n"
 
@@ -100,7 +112,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--bc-steps", type=int, default=300)
-    parser.add_argument("--sft-steps", type=int, default=60)
+    parser.add_argument("--sft-steps", type=int, default=600)  # at 60, identical runs differed 1.6x
     parser.add_argument("--cases", nargs="+", default=list(CASES), choices=list(CASES))
     parser.add_argument("--data-dir", default=os.environ.get("RLSFT_DATA", "~/.cache/rlsft"))  # train.yaml's default
     parser.add_argument("--out", type=Path, default=REPOSITORY / "benchmarks/results/distributed_scaling.md")
@@ -111,14 +123,14 @@ def main() -> None:
         for index in range(arguments.rounds):
             for case in arguments.cases:
                 for mode in MODES[case]:
-                    rounds = results.setdefault(f"{case}/{mode}", {"1": [], "2": []})
-                    order = (1, 2) if index % 2 == 0 else (2, 1)  # neither always runs first
-                    for processes in order:
+                    rounds = results.setdefault(f"{case}/{mode}", {"1": [], "2": [], "half": []})
+                    runs = [("1", 1, 1), ("2", 2, 1), ("half", 1, 2)]  # (row, processes, share)
+                    for name, processes, share in runs if index % 2 == 0 else runs[::-1]:  # none always first
                         speed = run_steps_per_second(
-                            case, processes, mode, steps[case], Path(folder), arguments.data_dir, index
+                            case, processes, mode, steps[case], Path(folder), arguments.data_dir, index, share
                         )
-                        rounds[str(processes)].append(speed)
-                        print(f"round {index} {case} {mode} {processes} process(es): {speed:.2f} steps/s", flush=True)
+                        rounds[name].append(speed)
+                        print(f"round {index} {case} {mode} {name}: {speed:.2f} steps/s", flush=True)
     command = "python benchmarks/distributed_scaling.py " + " ".join(sys.argv[1:])
     text = report(results, arguments, command.strip())
     arguments.out.write_text(text)
