@@ -2,9 +2,10 @@
 
 For each env and kind: episodes, steps, mean/min/max undiscounted return and the mean
 D4RL-normalised score. Datasets are made on first use (`--steps` per dataset; D4RL's are
-1M, medium-replay's is what PPO saw until medium).
+1M, medium-replay's is what the behaviour agent saw until medium). --version picks the datasets'
+version (0: PPO behaviour policies; 1: the stronger of PPO and SAC per env, where shipped).
 
-    python benchmarks/dataset_stats.py --steps 1000000
+    python benchmarks/dataset_stats.py --steps 1000000 [--version 1]
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ def main() -> None:
     parser.add_argument("--envs", nargs="+", default=["hopper", "halfcheetah", "walker2d"])
     parser.add_argument("--kinds", nargs="+", default=list(KINDS))
     parser.add_argument("--steps", type=int, default=None, help="steps per dataset (default: rlsft's defaults)")
+    parser.add_argument("--version", type=int, default=0, help="the datasets' version (rlsft/<env>/<kind>-v<N>)")
     parser.add_argument("--data-dir", default="~/.cache/rlsft")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/dataset_stats.md"))
     args = parser.parse_args()
@@ -44,7 +46,7 @@ def main() -> None:
         with initialize_config_module("rlsft.configs", version_base="1.3"):
             env_cfg = ControlEnv.from_config(compose("data", overrides=[f"env={env}"]).env)
         for kind in args.kinds:
-            ident = make_dataset(env_cfg, kind, args.steps, args.data_dir)
+            ident = make_dataset(env_cfg, kind, args.steps, args.data_dir, version=args.version)
             dataset = load_dataset(ident, args.data_dir)
             returns = dataset.trajectories["return"]
             score = normalized_score(returns, dataset.ref_min_score, dataset.ref_max_score).mean()

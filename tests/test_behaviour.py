@@ -11,7 +11,7 @@ from rlsft import checkpoint
 from rlsft.checkpoint import seed_everything
 from rlsft.cli import compose_config, main
 from rlsft.data import load_dataset
-from rlsft.data.making import export_policies, make_dataset
+from rlsft.data.making import VERSIONS, export_policies, load_behaviour, make_dataset, policy_folder
 from rlsft.envs.control import ControlEnv
 from rlsft.policies import make_policy
 
@@ -93,6 +93,24 @@ def test_made_datasets_load_back_with_reference_scores(kind, shipped, tmp_path) 
     assert trajectories["action"].abs().max() <= 1.0
     assert (dataset.ref_min_score, dataset.ref_max_score) == (-20.272305, 3234.3)
     assert make_dataset(HOPPER, kind, 600, str(tmp_path), policy_root=shipped["root"]) == ident  # made once
+
+
+SHIPPED = [(v, record.parent.name) for v in VERSIONS for record in sorted(policy_folder(v).glob("*/record.json"))]
+
+
+@pytest.mark.parametrize(("version", "env_name"), SHIPPED, ids=[f"v{v}-{e}" for v, e in SHIPPED])
+def test_every_shipped_policy_loads_and_makes_its_datasets(version, env_name, tmp_path) -> None:
+    """What the package ships for each dataset version: every policy its record names loads, and the
+    kinds that read them make data within the action space."""
+    root = policy_folder(version)
+    record = json.loads((root / env_name / "record.json").read_text())
+    for name in ("expert", "medium", *record["replay"]):
+        load_behaviour(env_name, name, root)
+    env = ControlEnv.from_config(compose_config("data", [f"env={env_name}"]).env)
+    for kind in ("medium-expert", "medium-replay"):
+        ident = make_dataset(env, kind, 300, str(tmp_path), num_envs=2, version=version)
+        assert ident == f"rlsft/{env_name}/{kind}-s300-v{version}"
+        assert load_dataset(ident, tmp_path).trajectories["action"].abs().max() <= 1.0
 
 
 def test_replay_starts_with_the_untrained_policy(shipped) -> None:
