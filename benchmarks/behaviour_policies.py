@@ -43,7 +43,8 @@ def main() -> None:
         "- returns of one policy's training episodes (sampled actions, as the datasets record them) and of its"
         " deterministic evaluation; in brackets, D4RL-normalised",
         "",
-        "| env | version | trained by | expert, sampled | expert, deterministic | medium, sampled | medium at gradient step |",
+        "| env | version | trained by | expert, sampled | expert, deterministic | medium, sampled |"
+        " medium at gradient step |",
         "|---|---:|---|---:|---:|---:|---:|",
     ]
     for env in args.envs:

@@ -27,7 +27,7 @@ The machine must be otherwise idle: another job on the cores takes them from the
 
 Reproduce (from the repository root, venv active; the hopper dataset is made on first use):
 
-    python benchmarks/distributed_scaling.py               # defaults: about 30 minutes on 2 cores (the tiny-LM cases 17)
+    python benchmarks/distributed_scaling.py          # defaults: about 30 minutes on 2 cores (tiny-LM cases: 17)
 
 The results table goes to --out (benchmarks/results/distributed_scaling.md) and to stdout.
 """
@@ -64,9 +64,9 @@ def run_steps_per_second(
     share=2: one process on half the case's global batch (a rank's share), for the ceiling."""
     run_dir = folder / f"{case}-{mode}-{processes}-share{share}-round{round_index}"
     settings, batch_size = CASES[case]
-    settings = [*settings, f"learner.batch_size={batch_size // share}", f"run_dir={run_dir}", f"data_dir={data_dir}", f"learner.steps={steps}",
-                "evaluation.every=0", "evaluation.episodes=1", f"log_every={max(1, steps // 10)}",
-                "checkpoint_every=100000", "progress=false"]  # fmt: skip
+    settings = [*settings, f"learner.batch_size={batch_size // share}", f"run_dir={run_dir}", f"data_dir={data_dir}",
+                f"learner.steps={steps}", "evaluation.every=0", "evaluation.episodes=1",
+                f"log_every={max(1, steps // 10)}", "checkpoint_every=100000", "progress=false"]  # fmt: skip
     if processes == 1:
         command = [sys.executable, "-m", "rlsft.cli", "train", *settings]
     else:
