@@ -13,13 +13,12 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import json
 from pathlib import Path
 
 from hydra import compose, initialize_config_module
 
-from rlsft.data.making import VERSIONS, policy_folder
-from rlsft.envs.control import ControlEnv
+from rlsft.data.making import VERSIONS, behaviour_record, policy_folder
+from rlsft.envs.control import ControlEnv, normalized_score
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 
@@ -52,15 +51,14 @@ def main() -> None:
             config = ControlEnv.from_config(compose("data", overrides=[f"env={env}"]).env)
 
         def score(value: float) -> str:
-            normalised = 100 * (value - config.ref_min_score) / (config.ref_max_score - config.ref_min_score)
+            normalised = normalized_score(value, config.ref_min_score, config.ref_max_score)
             return f"{value:.0f} ({normalised:.1f})"
 
         for version in VERSIONS:
-            path = policy_folder(version) / env / "record.json"
-            if not path.exists():
+            if not (policy_folder(version) / env / "record.json").exists():
                 lines.append(f"| {env} | {version} | not shipped | | | | |")
                 continue
-            record = json.loads(path.read_text())
+            record = behaviour_record(env, policy_folder(version))
             lines.append(
                 f"| {env} | {version} | {budget(record['training'])} | {score(record['expert_return'])} |"
                 f" {score(record['expert_deterministic_return'])} | {score(record['medium_return'])} |"

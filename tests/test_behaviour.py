@@ -11,7 +11,14 @@ from rlsft import checkpoint
 from rlsft.checkpoint import seed_everything
 from rlsft.cli import compose_config, main
 from rlsft.data import load_dataset
-from rlsft.data.making import VERSIONS, export_policies, load_behaviour, make_dataset, policy_folder
+from rlsft.data.making import (
+    VERSIONS,
+    behaviour_record,
+    export_policies,
+    load_behaviour,
+    make_dataset,
+    policy_folder,
+)
 from rlsft.envs.control import ControlEnv
 from rlsft.policies import make_policy
 
@@ -103,8 +110,7 @@ def test_every_shipped_policy_loads_and_makes_its_datasets(version, env_name, tm
     """What the package ships for each dataset version: every policy its record names loads, and the
     kinds that read them make data within the action space."""
     root = policy_folder(version)
-    record = json.loads((root / env_name / "record.json").read_text())
-    for name in ("expert", "medium", *record["replay"]):
+    for name in ("expert", "medium", *behaviour_record(env_name, root)["replay"]):
         load_behaviour(env_name, name, root)
     env = ControlEnv.from_config(compose_config("data", [f"env={env_name}"]).env)
     for kind in ("medium-expert", "medium-replay"):
