@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import math
 
+import numpy as np
 import pytest
 
+from rlsft.bench.aggregate import aggregate_scores
 from rlsft.cli import main
 
 pytest.importorskip("rliable")
@@ -44,6 +46,24 @@ def test_control_quick_trains_reports_and_rebuilds_from_the_runs(tmp_path, capsy
     assert main([*common, "train=false", f"results={tmp_path / 'rebuilt'}"]) == 0  # from the run folders alone
     rebuilt = json.loads((tmp_path / "rebuilt" / "control.json").read_text())
     assert rebuilt["tasks"] == record["tasks"] and rebuilt["aggregate"] == record["aggregate"]
+
+    # the same root holds version 0's runs: a bench of version 1's datasets refuses them rather than reading them
+    assert main([*common, "version=1", "train=false", f"results={tmp_path / 'v1'}"]) == 2
+    error = capsys.readouterr().err
+    assert "holds a finished run with data=rlsft/hopper/medium-replay-s3000-v0, not the" in error
+    assert "pass another root=" in error and not (tmp_path / "v1").exists()
+
+
+def test_aggregate_intervals_do_not_depend_on_numpys_global_rng():
+    scores = {method: np.random.default_rng(k).normal(size=(3, 6)) for k, method in enumerate(("a", "b"))}
+    np.random.seed(1)
+    first = aggregate_scores(scores, [("a", "b")], reps=100)
+    after = np.random.random()
+    np.random.seed(1)
+    assert aggregate_scores(scores, [("a", "b")], reps=100) == first  # rliable draws from np.random: seeded
+    assert np.random.random() == after  # and the caller's stream goes on as if it had not
+    np.random.seed(2)
+    assert aggregate_scores(scores, [("a", "b")], reps=100) == first
 
 
 def test_an_unfinished_suite_and_a_bad_suite_are_one_sentence(tmp_path, capsys):

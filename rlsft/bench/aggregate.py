@@ -33,9 +33,25 @@ def aggregate_scores(
     def iqm_and_mean(matrix: np.ndarray) -> np.ndarray:
         return np.array([metrics.aggregate_iqm(matrix), metrics.aggregate_mean(matrix)])
 
-    points, intervals = library.get_interval_estimates(
-        scores, iqm_and_mean, reps=reps, random_state=np.random.RandomState(seed)
-    )
+    # rliable's bootstraps draw from numpy's global RNG whatever random_state says (under arch 7.2 two calls with
+    # the same random_state differ): seeded before each, and left as it was after, so that a report rebuilt from
+    # the same runs is the same.
+    with rng_preserved():
+        np.random.seed(seed)
+        points, intervals = library.get_interval_estimates(
+            scores, iqm_and_mean, reps=reps, random_state=np.random.RandomState(seed)
+        )
+        pairs = {f"{a},{b}": (scores[a], scores[b]) for a, b in improvements if a in scores and b in scores}
+        improvement = {}
+        if pairs:
+            np.random.seed(seed)
+            better, better_intervals = library.get_interval_estimates(
+                pairs, metrics.probability_of_improvement, reps=reps, random_state=np.random.RandomState(seed)
+            )
+            improvement = {
+                pair: {"estimate": float(better[pair]), "ci95": [float(v) for v in np.ravel(better_intervals[pair])]}
+                for pair in pairs
+            }
     aggregate = {
         algorithm: {
             name: {"estimate": float(points[algorithm][i]), "ci95": [float(v) for v in intervals[algorithm][:, i]]}
@@ -43,18 +59,4 @@ def aggregate_scores(
         }
         for algorithm in scores
     }
-    pairs = {f"{a},{b}": (scores[a], scores[b]) for a, b in improvements if a in scores and b in scores}
-    improvement = {}
-    if pairs:
-        # rliable's independent bootstrap (for pairs) draws from numpy's global RNG, not random_state:
-        # seeded here, and left as it was after, so that a report rebuilt from the same runs is the same.
-        with rng_preserved():
-            np.random.seed(seed)
-            points, intervals = library.get_interval_estimates(
-                pairs, metrics.probability_of_improvement, reps=reps, random_state=np.random.RandomState(seed)
-            )
-        improvement = {
-            pair: {"estimate": float(points[pair]), "ci95": [float(v) for v in np.ravel(intervals[pair])]}
-            for pair in pairs
-        }
     return {"scores": aggregate, "probability_of_improvement": improvement}

@@ -3,8 +3,8 @@
 A suite's YAML names its tasks (datasets, or model and text task) and methods, each a set of `rlsft
 train` overrides, and the score its runs report. Per task and method one hydra sweep runs the seeds
 whose run is not finished (its folder has no summary.json), each in <root>/<task>/<method>/seed<k>: an
-interrupted bench resumes (a job cut short continues from its checkpoint), and the runs' small files are
-all a report needs. The report, built from those folders alone: per task the start policy's score (the
+interrupted bench resumes (a job cut short continues from its checkpoint), a finished run made with other
+settings is refused, not read, and the runs' small files are all a report needs. The report, built from those folders alone: per task the start policy's score (the
 runs' step-0 evaluation: pi_ref for control, the start model for text), each method's final and best
 score, mean +- std over seeds; across tasks rliable's aggregates (bench/aggregate.py); plots.
 """
@@ -52,16 +52,41 @@ def as_overrides(settings: DictConfig | None) -> list[str]:
     return [f"{key}={value}" for key, value in OmegaConf.to_container(settings, resolve=True).items()]
 
 
-def train_overrides(cfg: DictConfig, task: str, method: str, seeds: list[int]) -> list[str]:
-    """The sweep of one task and method over `seeds`, each run in its own folder: the task's, the method's,
-    the size's and the size's settings for this method, later ones winning."""
+def run_settings(cfg: DictConfig, task: str, method: str) -> tuple[list[str], list[str]]:
+    """What makes a run the one of this task and method: the task's and the method's settings, and the size's
+    and the size's for this method (the folder's settings go between the two in a command)."""
     size = cfg.sizes[cfg.size]
+    return (
+        [*as_overrides(size.tasks[task]), *as_overrides(cfg.methods[method])],
+        [*size.train, *as_overrides(OmegaConf.select(size, f"methods.{method}"))],
+    )
+
+
+def train_overrides(cfg: DictConfig, task: str, method: str, seeds: list[int]) -> list[str]:
+    """The sweep of one task and method over `seeds`, each run in its own folder; later settings win."""
+    chosen, sized = run_settings(cfg, task, method)
     return default_budget([
-        *as_overrides(size.tasks[task]), *as_overrides(cfg.methods[method]), f"data_dir={cfg.data_dir}",
-        f"seed={','.join(str(seed) for seed in seeds)}", "progress=false",
-        f"run_dir={Path(cfg.root).expanduser() / task / method}/seed${{seed}}", *size.train,
-        *as_overrides(OmegaConf.select(size, f"methods.{method}")),
+        *chosen, f"data_dir={cfg.data_dir}", f"seed={','.join(str(seed) for seed in seeds)}", "progress=false",
+        f"run_dir={Path(cfg.root).expanduser() / task / method}/seed${{seed}}", *sized,
     ])  # fmt: skip
+
+
+def finished(cfg: DictConfig, task: str, method: str, seed: int) -> bool:
+    """Whether the run's folder holds a finished run (its summary). A finished run of other settings (another
+    dataset version, or size, in the same root=) is refused rather than read as this one."""
+    folder = run_folder(cfg, task, method, seed)
+    if not (folder / "summary.json").is_file():
+        return False
+    recorded = OmegaConf.load(folder / "config.yaml")
+    for setting in sum(run_settings(cfg, task, method), []):
+        key, value = setting.split("=", 1)
+        found = OmegaConf.select(recorded, key.lstrip("+"))
+        if found is not None and not OmegaConf.is_config(found) and str(found) != value:  # a group's choice: a dict
+            raise RLSFTError(
+                f"{folder} holds a finished run with {key}={found}, not the {value} that {task} asks for; pass another"
+                f" root= for this bench's runs (or delete that folder to train it again)."
+            )
+    return True
 
 
 def read_rows(path: Path) -> list[dict[str, str]]:
@@ -114,7 +139,7 @@ def collect(cfg: DictConfig) -> dict[str, dict[str, dict[int, Run]]]:
             for seed in size.seeds:
                 command = "rlsft train " + " ".join(train_overrides(cfg, task, method, [seed]))
                 folder = run_folder(cfg, task, method, seed)
-                if not (folder / "summary.json").is_file():
+                if not finished(cfg, task, method, seed):
                     missing.append(str(folder))
                     continue
                 runs.setdefault(task, {}).setdefault(method, {})[seed] = read_run(
@@ -179,9 +204,7 @@ def run(cfg: DictConfig) -> dict:
     if cfg.train:  # a run is finished when its folder has a summary: only the others are swept
         for task in size.tasks:
             for method in cfg.methods:
-                seeds = [
-                    seed for seed in size.seeds if not (run_folder(cfg, task, method, seed) / "summary.json").is_file()
-                ]
+                seeds = [seed for seed in size.seeds if not finished(cfg, task, method, seed)]
                 if seeds:
                     sweep(cfg, task, method, seeds)
     runs = collect(cfg)
