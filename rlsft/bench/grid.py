@@ -4,9 +4,10 @@ A suite's YAML names its tasks (datasets, or model and text task) and methods, e
 train` overrides, and the score its runs report. Per task and method one hydra sweep runs the seeds
 whose run is not finished (its folder has no summary.json), each in <root>/<task>/<method>/seed<k>: an
 interrupted bench resumes (a job cut short continues from its checkpoint), a finished run made with other
-settings is refused, not read, and the runs' small files are all a report needs. The report, built from those folders alone: per task the start policy's score (the
-runs' step-0 evaluation: pi_ref for control, the start model for text), each method's final and best
-score, mean +- std over seeds; across tasks rliable's aggregates (bench/aggregate.py); plots.
+settings is refused, not read, and the runs' small files are all a report needs. The report, built from
+those folders alone: per task the start policy's score (the runs' step-0 evaluation: pi_ref for control,
+the start model for text), each method's final and best score, mean +- std over seeds; across tasks
+rliable's aggregates (bench/aggregate.py); plots.
 """
 
 from __future__ import annotations
@@ -201,7 +202,7 @@ def sweep(cfg: DictConfig, task: str, method: str, seeds: list[int]) -> None:
 def run(cfg: DictConfig) -> dict:
     """Train every run of the size that is not finished (train=true), then write the report."""
     size = cfg.sizes[cfg.size]
-    if cfg.train:  # a run is finished when its folder has a summary: only the others are swept
+    if cfg.train:  # only the runs not finished (no summary in their folder) are swept
         for task in size.tasks:
             for method in cfg.methods:
                 seeds = [seed for seed in size.seeds if not finished(cfg, task, method, seed)]
