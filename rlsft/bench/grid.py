@@ -79,8 +79,9 @@ def finished(cfg: DictConfig, task: str, method: str, seed: int) -> bool:
     if not (folder / "summary.json").is_file():
         return False
     recorded = OmegaConf.load(folder / "config.yaml")
-    for setting in sum(run_settings(cfg, task, method), []):
-        key, value = setting.split("=", 1)
+    chosen, sized = run_settings(cfg, task, method)
+    asked = dict(setting.split("=", 1) for setting in [*chosen, *sized])  # later settings win, as in the command
+    for key, value in asked.items():
         found = OmegaConf.select(recorded, key.lstrip("+"))
         if found is not None and not OmegaConf.is_config(found) and str(found) != value:  # a group's choice: a dict
             raise RLSFTError(
