@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import gymnasium
 import h5py
 import numpy as np
 import pytest
+import torch
 from minari import EpisodeData
 
 from rlsft.data import write_minari
 
 ENV_ID = "Hopper-v5"
+
+if "PYTEST_XDIST_WORKER" in os.environ:  # `pytest -n 2`: a thread a worker, two workers on two cores, not four threads
+    torch.set_num_threads(1)
 
 
 def record_episodes(num_episodes: int, seed: int = 0, max_steps: int = 60) -> list[EpisodeData]:
