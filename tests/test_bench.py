@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 
 import numpy as np
 import pytest
 
 from rlsft.bench.aggregate import aggregate_scores
+from rlsft.bench.report import invoked_command
 from rlsft.cli import main
 
 pytest.importorskip("rliable")
@@ -108,3 +110,19 @@ def test_text_quick_trains_every_method_and_reports_accuracy(tmp_path, capsys):
     report = (tmp_path / "report" / "text.md").read_text()
     assert "| tiny_lm-arithmetic |" in report
     assert "grpo: algorithm=grpo learner.steps=4 evaluation.every=2" in report  # the quick size's own settings
+
+
+@pytest.mark.parametrize(
+    ("argv", "command"),
+    [
+        (["/venv/bin/rlsft", "bench", "control", "version=1"], "rlsft bench control version=1"),
+        (
+            ["/repo/rlsft/cli.py", "bench", "control", "~sizes.full.tasks.a"],
+            "rlsft bench control '~sizes.full.tasks.a'",
+        ),
+        (["/venv/bin/pytest", "-q"], None),  # another program called main(): the report says the default command
+    ],
+)
+def test_a_report_names_the_command_that_started_it(argv, command, monkeypatch):
+    monkeypatch.setattr(sys, "argv", argv)  # `python -m rlsft.cli` sets argv[0] to the module's file
+    assert invoked_command() == command

@@ -8,6 +8,7 @@ import json
 import os
 import platform
 import re
+import shlex
 import sys
 from importlib import resources
 from pathlib import Path
@@ -32,6 +33,15 @@ def mean_std(values: list[float]) -> dict:
     return {"mean": float(array.mean()), "std": float(array.std()), "n": len(values)}
 
 
+def invoked_command() -> str | None:
+    """This process's `rlsft ...` command, as a shell would take it, when it was started as rlsft (the entry point
+    or `python -m rlsft.cli`); None when another program called rlsft's main()."""
+    program = Path(sys.argv[0])
+    if program.name == "rlsft" or program.parts[-2:] == ("rlsft", "cli.py"):
+        return shlex.join(["rlsft", *sys.argv[1:]])
+    return None
+
+
 def environment() -> dict:
     """Where and with what the numbers were made."""
     versions = {}
@@ -42,7 +52,7 @@ def environment() -> dict:
             versions[package] = None
     return {
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "command": " ".join(["rlsft", *sys.argv[1:]]) if sys.argv[0].endswith("rlsft") else None,
+        "command": invoked_command(),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.processor() or platform.system()}",
         "device": torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu",
         "python": platform.python_version(),
