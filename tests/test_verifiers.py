@@ -6,8 +6,11 @@ import subprocess
 import sys
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from rlsft.envs.verifiers import Verdict, make_verifier
+from rlsft.envs.verifiers.exact_numeric import NUMBER, last_match
 from rlsft.errors import RLSFTError
 
 GSM8K_GOLD = "Natalia sold 48/2 = <<48/2=24>>24 clips in May.\n#### 72"
@@ -184,3 +187,17 @@ def test_a_user_function_returning_no_number_is_explained() -> None:
     verifier = make_verifier("user_callable", {"function": "os.path:join"})
     with pytest.raises(RLSFTError, match="returned '7/7'; make it return a bool, a number or a Verdict"):
         verifier(["7"], ["7"])
+
+
+NUMBER_PIECES = ["1", "23", "456", "0", ",", ".", "-", "/", " ", "\u2003", "\n", "\\frac{", "\\dfrac{", "\\tfrac", "{",
+                 "}", "}{", "\\frac{12}{5}", "-\\frac{1}{2}", "3 / 4", "1,000", "fr", "ac", "d", "t", "x", "$", "%",
+                 "a"]  # fmt: skip
+
+
+@settings(max_examples=2000, deadline=None, database=None)
+@given(st.lists(st.sampled_from(NUMBER_PIECES), max_size=40).map("".join))
+def test_the_last_number_read_from_its_stretch_is_a_whole_scans_last(text: str) -> None:
+    # exact_numeric scans only the stretch of number characters around the last digit (a megabyte string is
+    # not scanned whole): it must find what a scan of the whole text finds last.
+    whole = NUMBER.findall(text)
+    assert last_match(text) == (whole[-1] if whole else None)

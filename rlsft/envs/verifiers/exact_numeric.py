@@ -9,6 +9,7 @@ completion 0 with parse_error; `gold_problem` reports it when the dataset is loa
 from __future__ import annotations
 
 import re
+from collections import deque
 from fractions import Fraction
 
 from rlsft.envs.verifiers.base import Verdict, Verifier
@@ -17,6 +18,7 @@ MARKER = "####"
 DECIMAL = r"-?(?:[0-9]{1,3}(?:,[0-9]{3})+|[0-9]+)(?:\.[0-9]+)?|-?\.[0-9]+"
 # A fraction first, so "1/2" is one number, not 2; the groups are \frac's or a/b's parts, or a lone number.
 NUMBER = re.compile(rf"(-?)\\[dt]?frac\{{({DECIMAL})\}}\{{({DECIMAL})\}}|({DECIMAL})\s*/\s*({DECIMAL})|({DECIMAL})")
+NUMBER_CHARS = re.compile(r"[0-9,.\-/\\dtfrac{}\s]*")  # a run of the characters a NUMBER match can hold
 MAX_DIGITS = 1000  # longer "numbers" are adversarial, not answers
 
 
@@ -30,11 +32,27 @@ def value(match: tuple[str, ...]) -> Fraction | None:
     return -number if sign else number
 
 
+def last_match(text: str) -> tuple[str, ...] | None:
+    """The groups of NUMBER's last match in `text`, scanning only the stretch that can hold it.
+
+    Every digit lies in some match, so the last match holds the last digit; a match holds only NUMBER_CHARS,
+    so it lies in the stretch of them around that digit (and ends at most one `}` after it), and no match of a
+    scan from the text's start crosses into that stretch. A megabyte without such a stretch is not scanned.
+    """
+    last_digit = max(map(text.rfind, "0123456789"))
+    if last_digit < 0:
+        return None
+    start = last_digit + 1 - NUMBER_CHARS.match(text[last_digit::-1]).end()
+    found = deque(NUMBER.finditer(text, start, last_digit + 2), maxlen=1)
+    return found[0].groups("") if found else None  # "" for a group that did not take part, as findall gives
+
+
 def read_number(text: str) -> Fraction | None:
     """The number after the last `####`, else the last number in `text`, else None."""
-    tail = text.rsplit(MARKER, 1)[-1]
-    matches = NUMBER.findall(tail.replace("$", "").replace("%", "")) or NUMBER.findall(text)
-    return value(matches[-1]) if matches else None
+    _, marker, tail = text.rpartition(MARKER)
+    # Without a marker the tail is the text, and a text whose cleaned form holds no number holds no digit: one scan.
+    match = last_match(tail.replace("$", "").replace("%", "")) or (last_match(text) if marker else None)
+    return value(match) if match else None
 
 
 class ExactNumeric(Verifier):
