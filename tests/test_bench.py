@@ -48,6 +48,9 @@ def test_control_quick_trains_reports_and_rebuilds_from_the_runs(tmp_path, capsy
     assert main([*common, "train=false", f"results={tmp_path / 'rebuilt'}"]) == 0  # from the run folders alone
     rebuilt = json.loads((tmp_path / "rebuilt" / "control.json").read_text())
     assert rebuilt["tasks"] == record["tasks"] and rebuilt["aggregate"] == record["aggregate"]
+    assert main([*common, "train=false", "tasks=[hopper-medium-expert]", f"results={tmp_path / 'one'}"]) == 0
+    one = json.loads((tmp_path / "one" / "control.json").read_text())  # a part of the bench: its tasks alone
+    assert one["tasks"] == {"hopper-medium-expert": record["tasks"]["hopper-medium-expert"]}
 
     # the same root holds version 0's runs: a bench of version 1's datasets refuses them rather than reading them
     assert main([*common, "version=1", "train=false", f"results={tmp_path / 'v1'}"]) == 2
@@ -71,6 +74,13 @@ def test_aggregate_intervals_do_not_depend_on_numpys_global_rng():
 def test_an_unfinished_suite_and_a_bad_suite_are_one_sentence(tmp_path, capsys):
     assert main(["bench", "control", "size=quick", "train=false", f"root={tmp_path}"]) == 2
     assert "runs of the control suite are not finished" in capsys.readouterr().err
+    assert (
+        main(["bench", "control", "size=quick", "train=false", f"root={tmp_path}", "tasks=[hoper-medium-expert]"]) == 2
+    )
+    assert (
+        "tasks=hoper-medium-expert is not a task of the control suite's size quick (did you mean hopper-medium-expert?)"
+        in capsys.readouterr().err
+    )
     assert main(["bench", "contrl"]) == 2
     assert "Unknown bench suite 'contrl' (did you mean control?)" in capsys.readouterr().err
     for suite in ("control", "text", "bound", "speed"):

@@ -23,7 +23,7 @@ from omegaconf import DictConfig, OmegaConf
 from rlsft.bench.aggregate import aggregate_scores
 from rlsft.bench.report import REFERENCE, cell, environment, mean_std, write_report
 from rlsft.configs import default_budget
-from rlsft.errors import RLSFTError
+from rlsft.errors import RLSFTError, did_you_mean
 from rlsft.sweep import multirun
 from rlsft.trainer import train
 
@@ -40,6 +40,22 @@ class Run:
     command: str
     sampled: list[tuple[int, float]]  # (step, trajectories sampled by then: offline data, rollouts, rounds)
     seconds: list[tuple[int, float]]  # (step, training seconds by then) of every evaluation
+
+
+def chosen_tasks(cfg: DictConfig) -> list[str]:
+    """The size's tasks that `tasks=` names (all of them by default), in the size's order: one bench split over
+    processes or machines, each with its own tasks and the same root, ends in one report over all of them."""
+    offered = list(cfg.sizes[cfg.size].tasks)
+    if cfg.tasks is None:
+        return offered
+    named = [cfg.tasks] if isinstance(cfg.tasks, str) else list(cfg.tasks)
+    for name in named:
+        if name not in offered:
+            raise RLSFTError(
+                f"tasks={name} is not a task of the {cfg.suite} suite's size {cfg.size}{did_you_mean(name, offered)};"
+                f" choose from {offered}."
+            )
+    return [task for task in offered if task in named]
 
 
 def run_folder(cfg: DictConfig, task: str, method: str, seed: int) -> Path:
@@ -134,9 +150,9 @@ def read_run(folder: Path, command: str, score: str, scale: float) -> Run:
 
 
 def collect(cfg: DictConfig) -> dict[str, dict[str, dict[int, Run]]]:
-    """Every run of the size, read from its folder: task -> method -> seed -> Run."""
+    """Every run of the size's chosen tasks, read from its folder: task -> method -> seed -> Run."""
     size, runs, missing = cfg.sizes[cfg.size], {}, []
-    for task in size.tasks:
+    for task in chosen_tasks(cfg):
         for method in cfg.methods:
             for seed in size.seeds:
                 command = "rlsft train " + " ".join(train_overrides(cfg, task, method, [seed]))
@@ -204,7 +220,7 @@ def run(cfg: DictConfig) -> dict:
     """Train every run of the size that is not finished (train=true), then write the report."""
     size = cfg.sizes[cfg.size]
     if cfg.train:  # only the runs not finished (no summary in their folder) are swept
-        for task in size.tasks:
+        for task in chosen_tasks(cfg):
             for method in cfg.methods:
                 seeds = [seed for seed in size.seeds if not finished(cfg, task, method, seed)]
                 if seeds:
