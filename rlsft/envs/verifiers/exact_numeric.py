@@ -37,7 +37,7 @@ def last_match(text: str) -> tuple[str, ...] | None:
 
     Every digit lies in some match, so the last match holds the last digit; a match holds only NUMBER_CHARS,
     so it lies in the stretch of them around that digit (and ends at most one `}` after it), and no match of a
-    scan from the text's start crosses into that stretch. A megabyte without such a stretch is not scanned.
+    scan from the text's start crosses into that stretch. A megabyte of prose is read around its last digit alone.
     """
     last_digit = max(map(text.rfind, "0123456789"))
     if last_digit < 0:
