@@ -51,6 +51,13 @@ def test_control_quick_trains_reports_and_rebuilds_from_the_runs(tmp_path, capsy
     assert main([*common, "train=false", "tasks=[hopper-medium-expert]", f"results={tmp_path / 'one'}"]) == 0
     one = json.loads((tmp_path / "one" / "control.json").read_text())  # a part of the bench: its tasks alone
     assert one["tasks"] == {"hopper-medium-expert": record["tasks"]["hopper-medium-expert"]}
+    beside = f"beside={tmp_path / 'report' / 'control.json'}"  # a report beside another: here, beside itself
+    assert main([*common, "train=false", beside, f"results={tmp_path / 'beside'}"]) == 0
+    text = (tmp_path / "beside" / "control.md").read_text()
+    section = text.split("## Final normalized_score beside ", 1)[1].split("\n## ", 1)[0]
+    for name, rows in record["tasks"].items():
+        means = [f"{rows[column]['final']['mean']:.1f}" for column in ("pi_ref", "bc", "iw_sft_q", "awr")]
+        assert all(f"{mean} → {mean}" in section for mean in means) and f"| {name} |" in section
 
     # the same root holds version 0's runs: a bench of version 1's datasets refuses them rather than reading them
     assert main([*common, "version=1", "train=false", f"results={tmp_path / 'v1'}"]) == 2
@@ -81,6 +88,9 @@ def test_an_unfinished_suite_and_a_bad_suite_are_one_sentence(tmp_path, capsys):
         "tasks=hoper-medium-expert is not a task of the control suite's size quick (did you mean hopper-medium-expert?)"
         in capsys.readouterr().err
     )
+    assert main(["bench", "control", "size=quick", "train=true", f"root={tmp_path}", f"beside={tmp_path}/v0.json"]) == 2
+    assert f"beside={tmp_path}/v0.json is not a bench report's JSON" in capsys.readouterr().err  # before training
+    assert not any(tmp_path.iterdir())
     assert main(["bench", "contrl"]) == 2
     assert "Unknown bench suite 'contrl' (did you mean control?)" in capsys.readouterr().err
     for suite in ("control", "text", "bound", "speed"):

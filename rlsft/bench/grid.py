@@ -21,7 +21,7 @@ import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
 from rlsft.bench.aggregate import aggregate_scores
-from rlsft.bench.report import REFERENCE, cell, environment, mean_std, write_report
+from rlsft.bench.report import REFERENCE, beside_report, cell, environment, mean_std, write_report
 from rlsft.configs import default_budget
 from rlsft.errors import RLSFTError, did_you_mean
 from rlsft.sweep import multirun
@@ -218,7 +218,7 @@ def sweep(cfg: DictConfig, task: str, method: str, seeds: list[int]) -> None:
 
 def run(cfg: DictConfig) -> dict:
     """Train every run of the size that is not finished (train=true), then write the report."""
-    size = cfg.sizes[cfg.size]
+    size, beside = cfg.sizes[cfg.size], beside_report(cfg.beside)  # a bad beside= is said before training, not after
     if cfg.train:  # only the runs not finished (no summary in their folder) are swept
         for task in chosen_tasks(cfg):
             for method in cfg.methods:
@@ -234,6 +234,6 @@ def run(cfg: DictConfig) -> dict:
     record = {
         "suite": cfg.suite, "size": cfg.size, "config": OmegaConf.to_container(cfg, resolve=True),
         "environment": environment(), "tasks": table, "aggregate": aggregate_scores(scores, pairs, cfg.bootstrap_reps),
-        "disagreements": disagreements(table, list(cfg.claims)),
+        "disagreements": disagreements(table, list(cfg.claims)), "beside": beside,
     }  # fmt: skip
     return write_report(Path(cfg.results).expanduser(), record, runs)

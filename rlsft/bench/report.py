@@ -19,6 +19,7 @@ import torch
 from omegaconf import OmegaConf
 
 from rlsft.bench.aggregate import rliable
+from rlsft.errors import RLSFTError
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (after choosing the file backend)
@@ -75,6 +76,41 @@ def ppo_reference(path: Path) -> dict[str, float]:
     return scores
 
 
+def beside_report(path: str | None) -> dict | None:
+    """Another report of the same suite (its JSON) to set this one's final scores beside: another dataset version,
+    commit or machine. Its means per task and column, its command and date; None without `beside=`."""
+    if path is None:
+        return None
+    source = Path(path).expanduser()
+    try:
+        other = json.loads(source.read_text())
+        finals = {
+            task: {column: row["final"]["mean"] for column, row in rows.items()}
+            for task, rows in other["tasks"].items()
+        }
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise RLSFTError(f"beside={path} is not a bench report's JSON ({error}); name a <suite>.json a bench wrote.")
+    command = other.get("environment", {}).get("command")
+    return {"path": str(path), "command": command, "date": other.get("environment", {}).get("date"), "finals": finals}
+
+
+def beside_section(beside: dict | None, table: dict, columns: list[str], score: str, task: str) -> list[str]:
+    """Markdown: the other report's final means beside this one's, `theirs -> ours` per task and column."""
+    if not beside:
+        return []
+    lines = ["", f"## Final {score} beside {beside['path']} (its mean → this report's)", "",
+             f"The other report: `{beside['command'] or 'its command is not recorded'}`, {beside['date']}; a cell is"
+             " empty where either report lacks the task or the column.", "",
+             f"| {task} | " + " | ".join(columns) + " |", "|---|" + "---:|" * len(columns)]  # fmt: skip
+    for name, rows in table.items():
+        theirs = beside["finals"].get(name, {})
+        pairs = [
+            f"{theirs[c]:.1f} → {rows[c]['final']['mean']:.1f}" if c in theirs and c in rows else "" for c in columns
+        ]
+        lines.append(f"| {name} | " + " | ".join(pairs) + " |")
+    return lines
+
+
 def method_settings(config: dict, method: str) -> dict:
     """A method's `rlsft train` overrides as this size runs them: the suite's, then the size's own."""
     return {**config["methods"][method], **(config["sizes"][config["size"]].get("methods") or {}).get(method, {})}
@@ -103,6 +139,7 @@ def markdown(record: dict) -> str:
     ]
     for name, rows in table.items():
         lines.append(f"| {name} | " + " | ".join(cell(rows.get(c, {}).get("final")) for c in columns) + " |")
+    lines += beside_section(record.get("beside"), table, columns, config["score"], task)
     lines += ["", "## Best evaluation during training (mean ± std)", "",
               f"| {task} | " + " | ".join(methods) + " |", "|---|" + "---:|" * len(methods)]  # fmt: skip
     for name, rows in table.items():
