@@ -91,6 +91,9 @@ def test_an_unfinished_suite_and_a_bad_suite_are_one_sentence(tmp_path, capsys):
     assert main(["bench", "control", "size=quick", "train=true", f"root={tmp_path}", f"beside={tmp_path}/v0.json"]) == 2
     assert f"beside={tmp_path}/v0.json is not a bench report's JSON" in capsys.readouterr().err  # before training
     assert not any(tmp_path.iterdir())
+    (tmp_path / "text.json").write_text(json.dumps({"suite": "text", "tasks": {}}))
+    assert main(["bench", "control", "size=quick", f"root={tmp_path}", f"beside={tmp_path}/text.json"]) == 2
+    assert "is a report of the text suite; name a control suite's control.json" in capsys.readouterr().err
     assert main(["bench", "contrl"]) == 2
     assert "Unknown bench suite 'contrl' (did you mean control?)" in capsys.readouterr().err
     for suite in ("control", "text", "bound", "speed"):

@@ -196,7 +196,7 @@ NUMBER_PIECES = ["1", "23", "456", "0", ",", ".", "-", "/", " ", "\u2003", "\n",
 
 @settings(max_examples=2000, deadline=None, database=None)
 @given(st.lists(st.sampled_from(NUMBER_PIECES), max_size=40).map("".join))
-def test_the_last_number_read_from_its_stretch_is_a_whole_scans_last(text: str) -> None:
+def test_the_last_match_read_around_the_last_digit_is_a_whole_scans_last_match(text: str) -> None:
     # exact_numeric scans only the stretch of number characters around the last digit (a megabyte string is
     # not scanned whole): it must find what a scan of the whole text finds last.
     whole = NUMBER.findall(text)

@@ -76,7 +76,7 @@ def ppo_reference(path: Path) -> dict[str, float]:
     return scores
 
 
-def beside_report(path: str | None) -> dict | None:
+def beside_report(path: str | None, suite: str) -> dict | None:
     """Another report of the same suite (its JSON) to set this one's final scores beside: another dataset version,
     commit or machine. Its means per task and column, its command and date; None without `beside=`."""
     if path is None:
@@ -84,6 +84,10 @@ def beside_report(path: str | None) -> dict | None:
     source = Path(path).expanduser()
     try:
         other = json.loads(source.read_text())
+        if other["suite"] != suite:
+            raise RLSFTError(
+                f"beside={path} is a report of the {other['suite']} suite; name a {suite} suite's {suite}.json."
+            )
         finals = {
             task: {column: row["final"]["mean"] for column, row in rows.items()}
             for task, rows in other["tasks"].items()
