@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import ast
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 PACKAGE = Path(__file__).parents[1] / "rlsft"
@@ -50,3 +52,14 @@ def test_every_room_imports_only_what_the_architecture_page_allows():
     assert not breaches, (
         "imports the page does not allow (update docs/architecture.md, or move the code):\n" + "\n".join(breaches)
     )
+
+
+def test_a_control_run_does_not_import_transformers() -> None:
+    # transformers takes a tenth of a training process's start-up; only text runs (a causal LM) need it.
+    probe = (
+        "import sys, rlsft.cli, rlsft.trainer; print(sorted(m for m in ('transformers', 'vllm') if m in sys.modules))"
+    )
+    found = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, cwd=PACKAGE.parent, check=True
+    )
+    assert found.stdout.strip() == "[]"

@@ -11,10 +11,10 @@ import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 from tensordict import TensorDict
-from transformers import PreTrainedTokenizerBase
 
 from rlsft.cache_key import cache_key
 from rlsft.envs.text import TextExample
@@ -22,6 +22,9 @@ from rlsft.envs.text.jsonl import read_records
 from rlsft.envs.text.sampling import TextSampler
 from rlsft.errors import RLSFTError, reason
 from rlsft.policies.causal_lm import encode_prompts, text_batch
+
+if TYPE_CHECKING:  # the tokenizer's type alone: transformers loads when a model does
+    from transformers import PreTrainedTokenizerBase
 
 
 @dataclass(frozen=True)

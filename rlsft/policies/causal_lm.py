@@ -10,16 +10,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 from tensordict import TensorDict
 from torch import nn
 from torch.distributed.fsdp import fully_shard
-from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedTokenizerBase
-from transformers.utils import logging as hf_logging
 
 from rlsft.errors import RLSFTError, reason
 from rlsft.policies.base import Policy
+
+if TYPE_CHECKING:  # the tokenizer's type alone: transformers loads when a model does (control runs never)
+    from transformers import PreTrainedTokenizerBase
 
 
 def position_ids(attention_mask: torch.Tensor) -> torch.Tensor:
@@ -85,6 +87,9 @@ class CausalLMPolicy(Policy):
     def from_config(cls, model: str, gguf_file: str | None = None, dtype: str = "float32") -> CausalLMPolicy:
         """A causal LM and its tokenizer from a local folder or hub id (a GGUF file is de-quantised)."""
         source = str(Path(model).expanduser()) if Path(model).expanduser().exists() else model
+        from transformers import AutoModelForCausalLM, AutoTokenizer  # here: a control run never pays its import
+        from transformers.utils import logging as hf_logging
+
         hf_logging.disable_progress_bar()  # a bar per load would interleave with the training bar
         try:
             tokenizer = AutoTokenizer.from_pretrained(source, gguf_file=gguf_file)

@@ -13,15 +13,18 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import torch
 from tensordict import TensorDict
-from transformers import PreTrainedTokenizerBase
 
 from rlsft.envs.generation import Generator
 from rlsft.envs.text import TextExample
 from rlsft.envs.verifiers import Verifier
 from rlsft.policies.causal_lm import decode_responses, encode_prompts
+
+if TYPE_CHECKING:  # the tokenizer's type alone: transformers loads when a model does
+    from transformers import PreTrainedTokenizerBase
 
 # What a scored batch holds (TextSampler.sample): the text batch, then the verdict of each completion.
 BATCH_KEYS = ("tokens", "attention_mask", "mask", "sample_log_prob", "reward", "return", "success", "format_ok",
