@@ -306,14 +306,21 @@ def test_ddp_outside_torchrun_and_shares_that_do_not_split_are_one_sentence(hopp
     assert "learner.distributed=ddp needs 2 or more processes; launch the run with `torchrun" in capsys.readouterr().err
     run = torchrun(["train", "algorithm=ppo", f"run_dir={tmp_path / 'ppo'}", "learner.distributed=ddp",
                     "algorithm.rollout.num_envs=3", "progress=false"])  # fmt: skip
-    # Each rank says it in one sentence (torchrun itself then reports its children's failure, exit code 1).
     sentence = "rlsft: error: algorithm.rollout.num_envs=3 does not split evenly over 2 processes"
-    assert run.returncode != 0 and run.stderr.count(sentence) == 2 and "[rank1]: Traceback" not in run.stderr
+    said_once_a_rank(run, sentence)
     assert not (tmp_path / "ppo").exists()
     control = torchrun(
         [*small_run(hopper_minari, data_dir, tmp_path / "bc", "algorithm=bc", "learner.distributed=fsdp")]
     )
-    assert control.stderr.count("learner.distributed=fsdp shards causal-LM policies, and gaussian_mlp is not") == 2
+    said_once_a_rank(control, "learner.distributed=fsdp shards causal-LM policies, and gaussian_mlp is not")
     ema = torchrun(text_run(tmp_path / "data", "iw_sft", "env.task.options.train_size=8", "algorithm.options.q=ema",
                             f"run_dir={tmp_path / 'ema'}", "learner.distributed=fsdp"))  # fmt: skip
-    assert ema.stderr.count("iw_sft keeps parameters of its own (iw-SFT's q=ema or copy") == 2
+    said_once_a_rank(ema, "iw_sft keeps parameters of its own (iw-SFT's q=ema or copy")
+
+
+def said_once_a_rank(run: subprocess.CompletedProcess, sentence: str) -> None:
+    """A torchrun run that stopped at bad input: each rank that got as far says `sentence` once, none a traceback.
+    Both ranks reach it, but the first to exit makes torchrun stop the other, so under load that one may be
+    stopped before it says it (torchrun then reports its children's failure, exit code 1)."""
+    assert run.returncode != 0 and run.stderr.count(sentence) in (1, 2), run.stderr[-3000:]
+    assert "[rank0]: Traceback" not in run.stderr and "[rank1]: Traceback" not in run.stderr
