@@ -218,7 +218,8 @@ def sweep(cfg: DictConfig, task: str, method: str, seeds: list[int]) -> None:
 
 def run(cfg: DictConfig) -> dict:
     """Train every run of the size that is not finished (train=true), then write the report."""
-    size, beside = cfg.sizes[cfg.size], beside_report(cfg.beside, cfg.suite)  # a bad beside= is said before training, not after
+    size = cfg.sizes[cfg.size]
+    beside = beside_report(cfg.beside, cfg.suite)  # a bad beside= is said before the training, not after it
     if cfg.train:  # only the runs not finished (no summary in their folder) are swept
         for task in chosen_tasks(cfg):
             for method in cfg.methods:

@@ -81,9 +81,8 @@ def beside_report(path: str | None, suite: str) -> dict | None:
     commit or machine. Its means per task and column, its command and date; None without `beside=`."""
     if path is None:
         return None
-    source = Path(path).expanduser()
     try:
-        other = json.loads(source.read_text())
+        other = json.loads(Path(path).expanduser().read_text())
         if other["suite"] != suite:
             raise RLSFTError(
                 f"beside={path} is a report of the {other['suite']} suite; name a {suite} suite's {suite}.json."
@@ -94,8 +93,8 @@ def beside_report(path: str | None, suite: str) -> dict | None:
         }
     except (OSError, ValueError, KeyError, TypeError) as error:
         raise RLSFTError(f"beside={path} is not a bench report's JSON ({error}); name a <suite>.json a bench wrote.")
-    command = other.get("environment", {}).get("command")
-    return {"path": str(path), "command": command, "date": other.get("environment", {}).get("date"), "finals": finals}
+    made = other.get("environment", {})
+    return {"path": str(path), "command": made.get("command"), "date": made.get("date"), "finals": finals}
 
 
 def beside_section(beside: dict | None, table: dict, columns: list[str], score: str, task: str) -> list[str]:
