@@ -20,18 +20,19 @@ serves every mode of a case); a case's ratio is the median of the per-round rati
 (2 processes' steps/s over 1 process's), shown with their range. Target: >= 1.7 on 2 cores.
 
 Ceilings: in the same rounds, one process trains on one rank's share (half the global batch), alone and
-as two such runs at once, one a core, each on its own (no process group). Alone, its steps/s over the whole
-batch's is the ratio 2 processes would reach if communication were free and the processes did not slow each
-other: where a step's cost does not halve with its batch (a model so small that per-operation overhead, not
-arithmetic, sets its speed), no data-parallel engine can reach 2x. Two at once adds what the machine takes
-from two busy processes (shared caches and memory bandwidth, and on a virtual machine its host), so the
-2-process ratio's gap to that ceiling is what the collectives and the ranks' waiting for each other cost.
+as two such runs at once, each on its own (no process group; the OS places them, one a core when idle).
+Alone, its steps/s over the whole batch's is the ratio 2 processes would reach if communication were free
+and the processes did not slow each other: where a step's cost does not halve with its batch (a model so
+small that per-operation overhead, not arithmetic, sets its speed), no data-parallel engine can reach 2x.
+Two at once adds what the machine takes from two busy processes (shared caches and memory bandwidth, and
+on a virtual machine its host), so the 2-process ratio's gap to that ceiling is what the collectives and the
+ranks' waiting for each other cost.
 The machine must be otherwise idle: another job on the cores takes them from the 2 processes.
 
 Reproduce (from the repository root, venv active; the hopper dataset is made on first use):
 
-    python benchmarks/distributed_scaling.py   # defaults: 30 minutes on 2 cores, 17 of them the tiny-LM cases,
-                                               # measured when they ran 4 runs a round (5 now)
+    python benchmarks/distributed_scaling.py   # defaults; the two tiny-LM cases alone take 9 minutes on an idle
+                                               # 2-core machine (measured 2026-12-03), bc_control more
 
 The results table goes to --out (benchmarks/results/distributed_scaling.md) and to stdout.
 """
@@ -162,7 +163,7 @@ def main() -> None:
         for index in range(arguments.rounds):
             for case in arguments.cases:
                 # (row, processes, mode, share, copies): the case's 1-process run and its ceilings serve all its
-                # modes; a 1-process run comes first (it makes the data the others read)
+                # modes; round 0 starts with the 1-process run, which makes the data the others read
                 runs = [("1", 1, "none", 1, 1), *((mode, 2, mode, 1, 1) for mode in MODES[case]),
                         ("half", 1, "none", 2, 1), ("half pair", 1, "none", 2, 2)]  # fmt: skip
                 for name, processes, mode, share, copies in runs if index % 2 == 0 else runs[::-1]:
