@@ -152,6 +152,28 @@ def mean_std_over_ranks(values: torch.Tensor) -> tuple[torch.Tensor, torch.Tenso
     return mean, (all_ranks_sum((values - mean).pow(2).sum()) / (count - 1)).sqrt()
 
 
+def metrics_over_ranks(metrics: dict[str, torch.Tensor | float]) -> dict[str, torch.Tensor | float]:
+    """A step's metrics over every rank's share, for the row rank 0 writes (all ranks call it): a `*_max` the
+    largest, a `*_min` the smallest, every other tensor the mean over the ranks, in two all-reduces; itself in
+    one process. What is already the global batch's (the loss, the gradient norm, the weights' statistics) is
+    the same on every rank and stays as it is; a mean over equal shares (nll) becomes the global batch's; a
+    share's per-token mean (PPO's clip_fraction) or effective sample size becomes the mean of the shares'.
+    A collective: only a data-parallel learner's metrics, on every rank."""
+    if not active():
+        return metrics
+    tensors = {name: value.detach().float().reshape(()) for name, value in metrics.items() if torch.is_tensor(value)}
+    sign = {name: -1.0 if name.endswith("_min") else 1.0 for name in tensors if name.endswith(("_max", "_min"))}
+    averaged = [name for name in tensors if name not in sign]
+    reduced = {}  # min = -max(-x)
+    if averaged:
+        means = all_ranks_sum(torch.stack([tensors[name] for name in averaged])) / world_size()
+        reduced.update(zip(averaged, means, strict=True))
+    if sign:
+        extremes = all_ranks_max(torch.stack([sign[name] * tensors[name] for name in sign]))
+        reduced.update({name: sign[name] * value for name, value in zip(sign, extremes, strict=True)})
+    return {name: reduced.get(name, value) for name, value in metrics.items()}
+
+
 def rows_of_all_ranks(tensor: torch.Tensor) -> torch.Tensor:
     """Every rank's `tensor` [N, ...], concatenated in rank order (equal N on every rank); itself in one process.
     A rollout's envs are split over the ranks in order, so this is the rollout one process would hold."""

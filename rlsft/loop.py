@@ -139,6 +139,8 @@ def fit(
                 step = learner.step
                 if step % loop.log_every == 0 or step == total:
                     stop_if_nonfinite(learner, label, checkpoint_path, saved_step)
+                    if learner.data_parallel:  # the global batch's (pi_ref's learner, on rank 0 alone, is not)
+                        metrics = distributed.metrics_over_ranks(metrics)
                     row = logger.log("train", step, {**metrics, **source.metrics(), "seconds": clock.seconds()})
                     bar.set_postfix(loss=f"{row['loss']:.4g}")
                 if (

@@ -54,16 +54,22 @@ def test_ddp_on_two_processes_gives_one_processs_parameters(algorithm, hopper_mi
     single, parallel = (checkpoint.load(folder / "checkpoint.pt")["learner"] for folder in (one, two))
     for name, weights in single["policy"].items():
         torch.testing.assert_close(parallel["policy"][name], weights, rtol=1e-5, atol=1e-6)
-    one_losses, two_losses = (
-        [float(row.split(",")[1]) for row in (folder / "train.csv").read_text().splitlines()[1:]]
-        for folder in (one, two)
-    )
-    assert len(two_losses) == 4 and two_losses == pytest.approx(one_losses, rel=1e-5)  # the global batch's loss
+    # Every metric rank 0 logs is the global batch's (iw-SFT's weight statistics too), not rank 0's share's.
+    single_rows, parallel_rows = (train_columns(folder) for folder in (one, two))
+    assert len(parallel_rows["loss"]) == 4 and parallel_rows.keys() == single_rows.keys()
+    for name, values in single_rows.items():
+        assert parallel_rows[name] == pytest.approx(values, rel=1e-5, abs=1e-7), name
     assert main(["evaluate", f"checkpoint={two}", "episodes=1"]) == 0  # a torchrun run's checkpoint, in one process
 
 
+def train_columns(run_dir: Path) -> dict[str, list[float]]:
+    """train.csv's columns by name, without the clock's."""
+    header, *rows = (line.split(",") for line in (run_dir / "train.csv").read_text().splitlines())
+    return {name: [float(row[i]) for row in rows] for i, name in enumerate(header) if name not in ("step", "seconds")}
+
+
 def losses(run_dir: Path) -> list[float]:
-    return [float(row.split(",")[1]) for row in (run_dir / "train.csv").read_text().splitlines()[1:]]
+    return train_columns(run_dir)["loss"]
 
 
 def evaluations(run_dir: Path) -> list[list[str]]:
@@ -157,6 +163,24 @@ def test_a_step_nonfinite_on_one_rank_is_left_out_on_every_rank_and_losses_are_t
         results = dict(results)
     assert results[0][0] == results[1][0] and math.isfinite(results[0][0])
     assert results[0][1:] == results[1][1:] == (1.0, True)
+
+
+def reduced_metrics(rank: int, port: int, results: dict) -> None:
+    """One rank of 2 (gloo) reducing metrics that differ between the ranks."""
+    os.environ.update(RANK=str(rank), WORLD_SIZE="2", MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    distributed.start(torch.device("cpu"))
+    value = torch.tensor(float(rank))
+    reduced = distributed.metrics_over_ranks({"nll": value, "weight_max": value, "weight_min": value, "lr": 0.1})
+    results[rank] = {name: float(metric) for name, metric in reduced.items()}
+    distributed.stop()
+
+
+def test_a_ranks_metrics_are_logged_over_every_ranks_share() -> None:
+    with torch.multiprocessing.Manager() as manager:
+        results = manager.dict()
+        torch.multiprocessing.spawn(reduced_metrics, args=(free_port(), results), nprocs=2)
+        results = dict(results)
+    assert results[0] == results[1] == {"nll": 0.5, "weight_max": 1.0, "weight_min": 0.0, "lr": 0.1}
 
 
 def test_two_nodes_of_one_process_meet_through_the_c10d_rendezvous(hopper_minari, data_dir, tmp_path, capsys):

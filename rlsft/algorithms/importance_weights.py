@@ -60,16 +60,19 @@ def importance_weights(
     rho = log_ratio.detach().double().nan_to_num(0.0).clamp(-_LOG_RATIO_BOUND, _LOG_RATIO_BOUND)
     log_w = (alpha * rho).clamp(min=math.log(w_min) if w_min > 0 else None, max=math.log(w_max))
     log_w = log_w.masked_fill(~valid, -math.inf)
-    # Over the global batch when it is split over ranks (rlsft.distributed): the one-process numbers.
-    shifted = (log_w - all_ranks_max(log_w.max())).exp()  # largest weight exactly 1: sums below never vanish
-    count = all_ranks_sum(valid.sum())
-    weights = shifted * (count / all_ranks_sum(shifted.sum())) if self_normalize else log_w.exp()
-    clipped = log_w.exp()[valid]
+    # Over the global batch when it is split over ranks (rlsft.distributed), in two collectives: the weights and
+    # their statistics are the one-process numbers.
+    largest, negated_smallest = all_ranks_max(torch.stack([log_w.max(), -log_w.masked_fill(~valid, math.inf).min()]))
+    shifted = (log_w - largest).exp()  # largest weight exactly 1: sums below never vanish
+    count, total, total_squares, clipped_total = all_ranks_sum(
+        torch.stack([valid.sum().double(), shifted.sum(), shifted.pow(2).sum(), log_w.exp().sum()])
+    )
+    weights = shifted * (count / total) if self_normalize else log_w.exp()
     metrics = {
-        "weight_mean": clipped.mean(),
-        "weight_min": clipped.min(),
-        "weight_max": clipped.max(),
-        "weight_ess": effective_sample_size(log_w),
+        "weight_mean": clipped_total / count,
+        "weight_min": (-negated_smallest).exp(),
+        "weight_max": largest.exp(),
+        "weight_ess": total**2 / total_squares,  # (sum w)^2 / sum w^2, the shift cancelling
     }
     return weights.to(log_ratio.dtype), {key: value.float() for key, value in metrics.items()}
 
