@@ -157,8 +157,8 @@ def metrics_over_ranks(metrics: dict[str, torch.Tensor | float]) -> dict[str, to
     largest, a `*_min` the smallest, every other tensor the mean over the ranks, in two all-reduces; itself in
     one process. What is already the global batch's (the loss, the gradient norm, the weights' statistics) is
     the same on every rank and stays as it is; a mean over equal shares (nll) becomes the global batch's; a
-    share's per-token mean (PPO's clip_fraction) or effective sample size becomes the mean of the shares'.
-    A collective: only a data-parallel learner's metrics, on every rank."""
+    share's per-token mean (PPO's clip_fraction) or effective sample size (ratio_ess) becomes the mean of the
+    shares'. A collective: only a data-parallel learner's metrics, on every rank."""
     if not active():
         return metrics
     tensors = {name: value.detach().float().reshape(()) for name, value in metrics.items() if torch.is_tensor(value)}
