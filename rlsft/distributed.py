@@ -162,9 +162,10 @@ def metrics_over_ranks(metrics: dict[str, torch.Tensor | float]) -> dict[str, to
     if not active():
         return metrics
     tensors = {name: value.detach().float().reshape(()) for name, value in metrics.items() if torch.is_tensor(value)}
+    # min(x) = -max(-x): the extremes in one all-reduce
     sign = {name: -1.0 if name.endswith("_min") else 1.0 for name in tensors if name.endswith(("_max", "_min"))}
     averaged = [name for name in tensors if name not in sign]
-    reduced = {}  # min = -max(-x)
+    reduced = {}
     if averaged:
         means = all_ranks_sum(torch.stack([tensors[name] for name in averaged])) / world_size()
         reduced.update(zip(averaged, means, strict=True))
