@@ -63,11 +63,12 @@ def importance_weights(
     # Over the global batch when it is split over ranks (rlsft.distributed), in two collectives: the weights and
     # their statistics are the one-process numbers.
     largest, negated_smallest = all_ranks_max(torch.stack([log_w.max(), -log_w.masked_fill(~valid, math.inf).min()]))
+    clipped = log_w.exp()  # 0 on padding
     shifted = (log_w - largest).exp()  # largest weight exactly 1: sums below never vanish
     count, total, total_squares, clipped_total = all_ranks_sum(
-        torch.stack([valid.sum().double(), shifted.sum(), shifted.pow(2).sum(), log_w.exp().sum()])
+        torch.stack([valid.sum().double(), shifted.sum(), shifted.pow(2).sum(), clipped.sum()])
     )
-    weights = shifted * (count / total) if self_normalize else log_w.exp()
+    weights = shifted * (count / total) if self_normalize else clipped
     metrics = {
         "weight_mean": clipped_total / count,
         "weight_min": (-negated_smallest).exp(),
