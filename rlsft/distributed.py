@@ -9,6 +9,7 @@ writes the run's files. Outside torchrun every function here is the single-proce
 from __future__ import annotations
 
 import datetime
+import gc
 import os
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -77,8 +78,11 @@ def start(device: torch.device) -> None:
 
 def stop() -> None:
     """Leave the process group, all ranks together: a rank that tore its connections down while rank 0 was
-    still evaluating could abort at exit."""
+    still evaluating could abort at exit. What the caller let go of that still holds the group (a sharded
+    module's reference cycles) is collected first, so that no gloo work outlives the group into the
+    interpreter's shutdown, where freeing it aborts the process (pytorch/pytorch#179291)."""
     if dist.is_initialized():
+        gc.collect()
         dist.barrier()
         dist.destroy_process_group()
 

@@ -57,12 +57,13 @@ def train(cfg: DictConfig) -> dict[str, float | str] | None:
     label = f"{cfg.algorithm.name} on {experiment.data} in {env}"
     config_text = OmegaConf.to_yaml(cfg, resolve=True)
     final = fit(learner, experiment.source, run_dir, loop, config_text, label, experiment.evaluate, experiment.metadata)
-    main = distributed.is_main()
+    summary = {"algorithm": cfg.algorithm.name, "env": env, "data": experiment.data, "steps": learner.step}
+    summary.update(experiment.about, episodes=loop.evaluation.episodes, **final)
+    score, main = experiment.score, distributed.is_main()
+    del learner, experiment  # an FSDP policy holds the process group: let go of it before the group is destroyed
     distributed.stop()  # the ranks are done with each other: rank 0 writes the summary alone
     if not main:
         return None
-    summary = {"algorithm": cfg.algorithm.name, "env": env, "data": experiment.data, "steps": learner.step}
-    summary.update(experiment.about, episodes=loop.evaluation.episodes, **final)
-    summary["learning_curve"] = str(learning_curve(run_dir, label, experiment.score))
+    summary["learning_curve"] = str(learning_curve(run_dir, label, score))
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
     return summary

@@ -26,12 +26,16 @@ from rlsft.policies import GaussianMLP
 REPOSITORY = Path(__file__).parents[1]
 
 
+def rank_environment() -> dict[str, str]:
+    """One thread a process; a rank that aborts (SIGABRT, SIGSEGV) prints its Python threads' stacks to stderr."""
+    return {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPOSITORY), "PYTHONFAULTHANDLER": "1"}
+
+
 def torchrun(argv: list[str], processes: int = 2) -> subprocess.CompletedProcess:
     """`torchrun --standalone --nproc-per-node N -m rlsft.cli <argv>`, one thread a process."""
-    environment = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPOSITORY)}
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={processes}",
                "-m", "rlsft.cli", *argv]  # fmt: skip
-    return subprocess.run(command, capture_output=True, text=True, env=environment, cwd=REPOSITORY, timeout=900)
+    return subprocess.run(command, capture_output=True, text=True, env=rank_environment(), cwd=REPOSITORY, timeout=900)
 
 
 @pytest.mark.parametrize("algorithm", ["bc", "iw_sft"])  # iw-SFT: self-normalised weights over the global batch
@@ -190,7 +194,6 @@ def test_two_nodes_of_one_process_meet_through_the_c10d_rendezvous(hopper_minari
     assert main(small_run(hopper_minari, data_dir, one, *settings)) == 0
     capsys.readouterr()
     endpoint = f"127.0.0.1:{free_port()}"
-    environment = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPOSITORY)}
     argv = [*small_run(hopper_minari, data_dir, tmp_path / "two", *settings), "learner.distributed=ddp"]
     nodes = [
         subprocess.Popen(
@@ -208,7 +211,7 @@ def test_two_nodes_of_one_process_meet_through_the_c10d_rendezvous(hopper_minari
                 "rlsft.cli",
                 *argv,
             ],
-            env=environment,
+            env=rank_environment(),
             cwd=REPOSITORY,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -233,19 +236,12 @@ def test_the_tasks_of_a_submitit_job_train_as_the_ranks_of_one_run(hopper_minari
     assert main(small_run(hopper_minari, data_dir, one, *settings)) == 0
     capsys.readouterr()
     argv = [*small_run(hopper_minari, data_dir, tmp_path / "two", *settings), "learner.distributed=ddp"]
-    slurm = {"SUBMITIT_EXECUTOR": "slurm", "SLURM_JOB_ID": "4242", "SLURM_NTASKS": "2", "SLURM_JOB_NUM_NODES": "1", "SLURM_NODEID": "0",
-             "SLURM_JOB_NODELIST": "127.0.0.1", "MASTER_PORT": str(free_port())}  # fmt: skip
+    slurm = {"SUBMITIT_EXECUTOR": "slurm", "SLURM_JOB_ID": "4242", "SLURM_NTASKS": "2", "SLURM_JOB_NUM_NODES": "1",
+             "SLURM_NODEID": "0", "SLURM_JOB_NODELIST": "127.0.0.1", "MASTER_PORT": str(free_port())}  # fmt: skip
     tasks = [
         subprocess.Popen(
             [sys.executable, "-m", "rlsft.cli", *argv],
-            env={
-                **os.environ,
-                **slurm,
-                "SLURM_PROCID": str(task),
-                "SLURM_LOCALID": str(task),
-                "OMP_NUM_THREADS": "1",
-                "PYTHONPATH": str(REPOSITORY),
-            },  # fmt: skip
+            env={**rank_environment(), **slurm, "SLURM_PROCID": str(task), "SLURM_LOCALID": str(task)},
             cwd=REPOSITORY,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -296,10 +292,9 @@ def test_a_killed_ddp_run_resumes_at_its_checkpoint_and_ends_as_an_uninterrupted
     straight = tmp_path / "straight"  # uninterrupted DDP (400 BC steps from one process: 9e-5 apart, float drift)
     assert torchrun(run_in(straight)).returncode == 0
     two = tmp_path / "two"
-    environment = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPOSITORY)}
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2", "-m", "rlsft.cli",
                *run_in(two)]  # fmt: skip
-    run = subprocess.Popen(command, env=environment, cwd=REPOSITORY, start_new_session=True,
+    run = subprocess.Popen(command, env=rank_environment(), cwd=REPOSITORY, start_new_session=True,
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
     deadline = time.monotonic() + 600
     while not (two / "checkpoint.pt").exists() and run.poll() is None and time.monotonic() < deadline:
