@@ -5,8 +5,8 @@ D4RL-normalised score. Datasets are made on first use (`--steps` per dataset; D4
 1M, medium-replay's is what the behaviour agent saw until medium). --version picks the datasets'
 version (0: PPO behaviour policies; 1: the stronger of PPO and SAC per env, where shipped).
 Beside each row: the episodes in D4RL's v2 dataset of that env and kind, as the TFDS catalog
-publishes them (D4RL publishes no per-dataset return statistics; on hopper and walker2d, whose
-episodes end when the agent falls, episodes per step are a measure of the behaviour policy's strength).
+publishes them (TFDS gives no returns; on hopper and walker2d, whose episodes end when the agent
+falls, episodes per step are a measure of the behaviour policy's strength).
 
     python benchmarks/dataset_stats.py --steps 1000000 [--version 1]
 """
@@ -64,9 +64,10 @@ def main() -> None:
             dataset = load_dataset(ident, args.data_dir)
             returns = dataset.trajectories["return"]
             score = normalized_score(returns, dataset.ref_min_score, dataset.ref_max_score).mean()
+            d4rl_episodes = D4RL_V2_EPISODES.get(env, {}).get(kind, "")  # none for an env D4RL lacks (ant)
             lines.append(
                 f"| {ident} | {len(returns)} | {int(dataset.trajectories['mask'].sum())} | {returns.mean():.1f} |"
-                f" {returns.min():.1f} | {returns.max():.1f} | {score:.1f} | {D4RL_V2_EPISODES[env].get(kind, '')} |"
+                f" {returns.min():.1f} | {returns.max():.1f} | {score:.1f} | {d4rl_episodes} |"
             )
             print(lines[-1], flush=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
