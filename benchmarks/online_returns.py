@@ -18,7 +18,9 @@ import argparse
 import csv
 import datetime
 import json
+import shlex
 import statistics
+import sys
 from pathlib import Path
 
 import matplotlib
@@ -63,10 +65,9 @@ def plot_curves(runs: dict[str, list[Path]], algorithm: str, path: Path) -> None
     figure, axes = plt.subplots(1, len(runs), figsize=(4.2 * len(runs), 3.4), constrained_layout=True, squeeze=False)
     for axis, (env, run_dirs) in zip(axes[0], runs.items(), strict=True):
         curves = [evaluation_curve(run_dir) for run_dir in run_dirs]
-        if curves:
-            points = min(len(returns) for _, returns in curves)
-            frames = curves[0][0][:points]
-            returns = np.stack([returns[:points] for _, returns in curves])
+        if curves:  # on the coarsest run's evaluation frames (runs may evaluate at different intervals)
+            frames = min((frames for frames, _ in curves), key=len)
+            returns = np.stack([np.interp(frames, run_frames, run_returns) for run_frames, run_returns in curves])
             mean, std = returns.mean(0), returns.std(0)
             axis.plot(frames, mean, label=f"rlsft {algorithm.upper()} ({len(curves)} seeds)")
             axis.fill_between(frames, mean - std, mean + std, alpha=0.25)
@@ -101,8 +102,7 @@ def main() -> None:
         f"# {algorithm.upper()} returns at {args.frames:,} environment steps",
         "",
         f"- date: {datetime.datetime.now().isoformat(timespec='seconds')}; runs under `{runs_root}`",
-        f"- command: `python benchmarks/online_returns.py --algorithm {algorithm} --runs-root {runs_root} --seeds "
-        f"{' '.join(map(str, args.seeds))} --frames {args.frames}{' --train' if args.train else ''}`",
+        f"- command: `{shlex.join(['python', *sys.argv])}`",
         "- evaluation: deterministic mean action; training return: last logged episodes, sampled actions",
         "",
         f"| env | seeds found | final evaluation return | last training return | {reference['label']} |",
