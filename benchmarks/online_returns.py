@@ -66,7 +66,7 @@ def plot_curves(runs: dict[str, list[Path]], algorithm: str, path: Path) -> None
     for axis, (env, run_dirs) in zip(axes[0], runs.items(), strict=True):
         curves = [evaluation_curve(run_dir) for run_dir in run_dirs]
         if curves:  # on the coarsest run's evaluation frames (runs may evaluate at different intervals)
-            frames = min((frames for frames, _ in curves), key=len)
+            frames = min((run_frames for run_frames, _ in curves), key=len)
             returns = np.stack([np.interp(frames, run_frames, run_returns) for run_frames, run_returns in curves])
             mean, std = returns.mean(0), returns.std(0)
             axis.plot(frames, mean, label=f"rlsft {algorithm.upper()} ({len(curves)} seeds)")
