@@ -31,10 +31,15 @@ def rank_environment() -> dict[str, str]:
     return {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPOSITORY), "PYTHONFAULTHANDLER": "1"}
 
 
+def torchrun_command(argv: list[str], processes: int = 2) -> list[str]:
+    """`torchrun --standalone --nproc-per-node N -m rlsft.cli <argv>`."""
+    return [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={processes}",
+            "-m", "rlsft.cli", *argv]  # fmt: skip
+
+
 def torchrun(argv: list[str], processes: int = 2) -> subprocess.CompletedProcess:
-    """`torchrun --standalone --nproc-per-node N -m rlsft.cli <argv>`, one thread a process."""
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={processes}",
-               "-m", "rlsft.cli", *argv]  # fmt: skip
+    """torchrun_command(argv, processes) run to its end, one thread a process."""
+    command = torchrun_command(argv, processes)
     return subprocess.run(command, capture_output=True, text=True, env=rank_environment(), cwd=REPOSITORY, timeout=900)
 
 
@@ -292,10 +297,8 @@ def test_a_killed_ddp_run_resumes_at_its_checkpoint_and_ends_as_an_uninterrupted
     straight = tmp_path / "straight"  # uninterrupted DDP (400 BC steps from one process: 9e-5 apart, float drift)
     assert torchrun(run_in(straight)).returncode == 0
     two = tmp_path / "two"
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2", "-m", "rlsft.cli",
-               *run_in(two)]  # fmt: skip
-    run = subprocess.Popen(command, env=rank_environment(), cwd=REPOSITORY, start_new_session=True,
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    run = subprocess.Popen(torchrun_command(run_in(two)), env=rank_environment(), cwd=REPOSITORY,
+                           start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
     deadline = time.monotonic() + 600
     while not (two / "checkpoint.pt").exists() and run.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
