@@ -18,8 +18,10 @@ from rlsft.data.making import (
     load_behaviour,
     make_dataset,
     policy_folder,
+    write_policies,
 )
 from rlsft.envs.control import ControlEnv
+from rlsft.errors import RLSFTError
 from rlsft.policies import make_policy
 
 HOPPER = ControlEnv(name="hopper", id="Hopper-v5", ref_min_score=-20.272305, ref_max_score=3234.3)
@@ -36,7 +38,7 @@ def shipped(tmp_path_factory) -> dict:
     assert main(argv) == 0
     root = tmp_path_factory.mktemp("policies")
     record = export_policies(run_dir, "hopper", 11, 3, "test", root)
-    return {"root": root, "record": record}
+    return {"root": root, "record": record, "run_dir": run_dir}
 
 
 @pytest.fixture(scope="module")
@@ -74,6 +76,31 @@ def test_a_version_without_shipped_policies_is_one_sentence(tmp_path, capsys) ->
     assert "No behaviour policies ship in v1 for env 'ant'" in capsys.readouterr().err
     assert main(["data", "make", "env=hopper", "kind=medium", "version=7", f"data_dir={tmp_path}"]) == 2
     assert "version=7 is not a dataset version rlsft makes; choose one of [0, 1]" in capsys.readouterr().err
+
+
+def test_policies_need_a_finished_run_of_the_env(shipped, tmp_path, capsys) -> None:
+    """A missing, unfinished or other env's run is one sentence, and the policies shipped before stay."""
+    assert main(["data", "policies", "env=hopper", "version=1"]) == 2
+    assert "rlsft data policies needs the run to ship the policies of; pass run_dir=" in capsys.readouterr().err
+    assert main(["data", "policies", "env=hopper", "version=1", f"run_dir={tmp_path}"]) == 2
+    assert f"{tmp_path} is not a finished rlsft run (it has no checkpoint.pt" in capsys.readouterr().err
+    root = tmp_path / "policies"
+    write_policies(root / "walker2d", {"expert": {"w": torch.ones(2)}}, {"made": "before"})
+    with pytest.raises(RLSFTError, match="was trained in env 'hopper', not 'walker2d'"):
+        export_policies(shipped["run_dir"], "walker2d", 17, 6, "test", root)
+    assert json.loads((root / "walker2d" / "record.json").read_text()) == {"made": "before"}
+
+
+def test_a_failed_write_keeps_the_policies_it_would_replace(tmp_path) -> None:
+    folder = tmp_path / "hopper"
+    write_policies(folder, {"expert": {"w": torch.ones(2)}}, {"made": "before"})
+    with pytest.raises(Exception):  # noqa: B017 -- any failure mid-write (here pickling a lambda)
+        write_policies(folder, {"expert": {"w": torch.zeros(2)}, "medium": {"w": lambda: 0}}, {"made": "after"})
+    assert json.loads((folder / "record.json").read_text()) == {"made": "before"}
+    assert torch.equal(checkpoint.load(folder / "expert.pt")["policy"]["w"], torch.ones(2))
+    write_policies(folder, {"expert": {"w": torch.zeros(2)}}, {"made": "after"})  # the stale half-write is cleared
+    assert json.loads((folder / "record.json").read_text()) == {"made": "after"}
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["hopper"]
 
 
 def test_export_picks_medium_and_records_the_replay(shipped) -> None:

@@ -280,16 +280,41 @@ def acting_policy(policy: dict) -> tuple[dict, Callable[[dict], dict]]:
 
 
 def write_policies(folder: Path, policies: dict[str, dict], record: dict) -> None:
-    """Replaces `folder` with `policies` (state dicts named `expert`, `medium`, `replay/000`, ...) and `record`."""
-    shutil.rmtree(folder, ignore_errors=True)
-    (folder / "replay").mkdir(parents=True)
+    """Replaces `folder` with `policies` (state dicts named `expert`, `medium`, `replay/000`, ...) and `record`,
+    written beside it first: a write that fails leaves the policies it had."""
+    written, replaced = folder.with_name(f"{folder.name}.writing"), folder.with_name(f"{folder.name}.replaced")
+    for stale in (written, replaced):
+        shutil.rmtree(stale, ignore_errors=True)
+    (written / "replay").mkdir(parents=True)
     for name, state in policies.items():
-        checkpoint.save_atomic({"policy": state}, folder / f"{name}.pt")
-    (folder / "record.json").write_text(json.dumps(record, indent=2))
+        checkpoint.save_atomic({"policy": state}, written / f"{name}.pt")
+    (written / "record.json").write_text(json.dumps(record, indent=2))
+    if folder.exists():
+        folder.rename(replaced)
+    written.rename(folder)
+    shutil.rmtree(replaced, ignore_errors=True)
+
+
+def finished_run(run_dir: str | Path | None, env_name: str) -> tuple[Path, dict]:
+    """The folder and final checkpoint of a finished training run of env `env_name`, else one sentence."""
+    fix = "pass run_dir=<a finished PPO or SAC run of that env, trained with evaluation.snapshots=true>"
+    if run_dir is None:
+        raise RLSFTError(f"rlsft data policies needs the run to ship the policies of; {fix}.")
+    run_dir = Path(run_dir).expanduser()
+    missing = [name for name in ("checkpoint.pt", "train.csv", "summary.json") if not (run_dir / name).is_file()]
+    if missing:
+        raise RLSFTError(f"{run_dir} is not a finished rlsft run (it has no {' or '.join(missing)}); {fix}.")
+    final = checkpoint.load(run_dir / "checkpoint.pt")
+    trained_in = OmegaConf.create(final["config"]).env.get("name")
+    if trained_in != env_name:
+        raise RLSFTError(
+            f"{run_dir} was trained in env {trained_in!r}, not {env_name!r}; {fix}, or set env={trained_in}."
+        )
+    return run_dir, final
 
 
 def export_policies(
-    run_dir: str | Path,
+    run_dir: str | Path | None,
     env_name: str,
     observation_dim: int,
     action_dim: int,
@@ -306,8 +331,8 @@ def export_policies(
     the untrained policy (step 0) to medium, each rolled out for half the frames collected
     in the interval before it and half of those in the interval after it.
     """
-    run_dir = Path(run_dir)
-    final, snapshots = checkpoint.load(run_dir / "checkpoint.pt"), run_snapshots(run_dir)
+    run_dir, final = finished_run(run_dir, env_name)
+    snapshots = run_snapshots(run_dir)
     logged = logged_returns(run_dir / "train.csv")
     expert_return = sampled_return(logged, logged[-1][0]) if logged else float("nan")
     medium = medium_index(snapshots, logged, expert_return)
