@@ -85,14 +85,14 @@ def run_export(overrides: list[str]) -> dict:
 def run_data(overrides: list[str]) -> dict:
     from rlsft.data import making
     from rlsft.envs.control import ControlEnv, env_dims
+    from rlsft.options import checked_options
 
     action, overrides = (overrides[0], overrides[1:]) if overrides and "=" not in overrides[0] else ("", overrides)
     cfg = compose_config("data", overrides)
     if action == "make":
-        ident = making.make_dataset(
-            ControlEnv.from_config(cfg.env), cfg.kind, cfg.steps, cfg.data_dir, cfg.seed, cfg.num_envs, cfg.version
-        )
-        return {"dataset": ident, "data_dir": str(cfg.data_dir)}
+        settings = {key: cfg[key] for key in ("kind", "steps", "data_dir", "seed", "num_envs", "version")}
+        checked_options(making.make_dataset, settings, where="", supplied=("env",))  # steps=abc is one sentence
+        return {"dataset": making.make_dataset(ControlEnv.from_config(cfg.env), **settings), "data_dir": cfg.data_dir}
     if action == "policies":
         command = "rlsft data policies " + " ".join(overrides)
         root = making.policy_folder(cfg.version)

@@ -55,13 +55,14 @@ def checked_options(
     target: Callable, options: dict[str, Any], where: str, supplied: tuple[str, ...] = ()
 ) -> dict[str, Any]:
     """`options` for calling `target` (a class or function), each named and typed as its signature says;
-    `supplied` are the arguments the caller passes itself, not options."""
+    `supplied` are the arguments the caller passes itself, not options; `where` prefixes their keys (empty: none)."""
     parameters = inspect.signature(target).parameters
     hints = typing.get_type_hints(target.__init__ if inspect.isclass(target) else target)
     known = [name for name, parameter in parameters.items() if name not in supplied and parameter.kind in OPTION_KINDS]
     for name, value in options.items():
+        key = f"{where}.{name}" if where else name
         if name not in known:
-            raise RLSFTError(f"{where}.{name} is not an option{did_you_mean(name, known)}; the options are {known}.")
+            raise RLSFTError(f"{key} is not an option{did_you_mean(name, known)}; the options are {known}.")
         if name in hints and not matches(value, hints[name]):
-            raise RLSFTError(f"{where}.{name}={value!r} should be {describe(hints[name])}; fix the override.")
+            raise RLSFTError(f"{key}={value!r} should be {describe(hints[name])}; fix the override.")
     return options

@@ -78,6 +78,24 @@ def test_a_version_without_shipped_policies_is_one_sentence(tmp_path, capsys) ->
     assert "version=7 is not a dataset version rlsft makes; choose one of [0, 1]" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    ("setting", "sentence"),
+    [
+        ("steps=-5", "steps=-5, num_envs=8, seed=0: steps (null: 1M) and num_envs must be positive"),
+        ("num_envs=0", "steps=300, num_envs=0, seed=0: steps (null: 1M) and num_envs must be positive"),
+        ("seed=-1", "seed=-1: steps (null: 1M) and num_envs must be positive and seed not negative"),
+        ("steps=abc", "steps='abc' should be an integer or null; fix the override."),
+        ("num_envs=2.5", "num_envs=2.5 should be an integer; fix the override."),
+    ],
+)
+def test_a_bad_recording_setting_is_one_sentence_and_writes_nothing(setting, sentence, tmp_path, capsys) -> None:
+    argv = ["data", "make", "env=hopper", "kind=random", "steps=300", setting, f"data_dir={tmp_path}"]
+    assert main(argv) == 2  # steps=-5 wrote an empty dataset; num_envs=0 and steps=abc were tracebacks
+    error = capsys.readouterr().err
+    assert sentence in error and "Traceback" not in error
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_policies_need_a_finished_run_of_the_env(shipped, tmp_path, capsys) -> None:
     """A missing, unfinished or other env's run is one sentence, and the policies shipped before stay."""
     assert main(["data", "policies", "env=hopper", "version=1"]) == 2

@@ -194,6 +194,11 @@ def make_dataset(
     Its behaviour policies come from `policy_root` (a folder of <env>/ folders), by default the version's own."""
     if kind not in KINDS:
         raise RLSFTError(f"Unknown dataset kind {kind!r}; choose one of {list(KINDS)}.")
+    if (steps is not None and steps < 1) or num_envs < 1 or seed < 0:
+        raise RLSFTError(
+            f"steps={steps}, num_envs={num_envs}, seed={seed}: steps (null: 1M) and num_envs must be positive and"
+            " seed not negative; fix the override."
+        )
     policy_root = policy_folder(version) if policy_root is None else policy_root
     ident = dataset_id(env.name, kind, steps, version)
     if find_minari(ident, data_dir) is not None:
