@@ -116,6 +116,13 @@ def rng_preserved() -> Iterator[None]:
         set_rng_state(saved)
 
 
+def checked_seed(seed: Any) -> int:
+    """`seed` where it is an integer that Python's, numpy's and torch's generators all take, else one sentence."""
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**32:
+        raise RLSFTError(f"seed={seed!r} is not an integer in [0, 2**32); pass seed=<such an integer>.")
+    return seed
+
+
 def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)

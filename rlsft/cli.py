@@ -66,8 +66,12 @@ def trained_policy(checkpoint_path: str, seed: int) -> tuple[Path, dict, Policy,
 
 
 def run_evaluate(overrides: list[str]) -> dict:
+    from rlsft.checkpoint import checked_seed
+
     cfg = compose_config("evaluate", overrides)
-    path, state, _, evaluate = trained_policy(cfg.checkpoint, cfg.seed)
+    if isinstance(cfg.episodes, bool) or not isinstance(cfg.episodes, int) or cfg.episodes < 1:
+        raise RLSFTError(f"episodes={cfg.episodes!r} is not a positive integer; pass episodes=<how many to evaluate>.")
+    path, state, _, evaluate = trained_policy(cfg.checkpoint, checked_seed(cfg.seed))
     metrics = evaluate(cfg.episodes)
     return {"checkpoint": str(path), "step": state["learner"]["step"], "episodes": cfg.episodes, **metrics}
 

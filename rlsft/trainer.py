@@ -40,9 +40,7 @@ def train(cfg: DictConfig) -> dict[str, float | str] | None:
     for module in cfg.imports:
         import_module_named(module)
     loop = LoopConfig.from_config(cfg)
-    if not isinstance(cfg.seed, int) or not 0 <= cfg.seed < 2**32:
-        raise RLSFTError(f"seed={cfg.seed!r} is not an integer in [0, 2**32); pass seed=<such an integer>.")
-    checkpoint.seed_everything(cfg.seed)
+    checkpoint.seed_everything(checkpoint.checked_seed(cfg.seed))
     algorithm = configured_algorithm(cfg)
     learner_config = LearnerConfig.from_config(cfg.learner)
     if learner_config.data_parallel:

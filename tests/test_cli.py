@@ -129,6 +129,10 @@ def test_user_errors_are_one_sentence(hopper_minari, data_dir, tmp_path, capsys)
         small_run(hopper_minari, data_dir, done, "algorithm=bc", "learner.steps=10", "policy.hidden_sizes=[8]"), capsys
     )
     assert checkpoint.load(done / "checkpoint.pt")["learner"]["step"] == 5  # untouched
+    for setting, words in [("episodes=-1", "episodes=-1 is not a positive integer"),  # were tracebacks
+                           ("episodes=abc", "episodes='abc' is not a positive integer"),
+                           ("seed=-3", "seed=-3 is not an integer in [0, 2**32)")]:  # fmt: skip
+        assert words in error_of(["evaluate", f"checkpoint={done}", setting], capsys)
     (tmp_path / "broken.pt").write_bytes(b"not a checkpoint")
     assert "is corrupt or not an rlsft checkpoint" in error_of(
         ["evaluate", f"checkpoint={tmp_path / 'broken.pt'}"], capsys
