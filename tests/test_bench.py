@@ -8,10 +8,12 @@ import sys
 
 import numpy as np
 import pytest
+from hydra.core.override_parser.overrides_parser import OverridesParser
 
 from rlsft.bench.aggregate import aggregate_scores
+from rlsft.bench.grid import train_overrides
 from rlsft.bench.report import invoked_command
-from rlsft.cli import main
+from rlsft.cli import compose_config, main
 
 pytest.importorskip("rliable")
 
@@ -64,6 +66,20 @@ def test_control_quick_trains_reports_and_rebuilds_from_the_runs(tmp_path, capsy
     error = capsys.readouterr().err
     assert "holds a finished run with data=rlsft/hopper/medium-replay-s3000-v0, not the" in error
     assert "pass another root=" in error and not (tmp_path / "v1").exists()
+
+
+def test_a_sweeps_paths_reach_hydra_as_they_are(tmp_path, monkeypatch):
+    """Without RLSFT_DATA, data_dir is ~/.cache/rlsft, whose `~` hydra's override parser refused: on a fresh
+    machine `rlsft bench control` stopped before its first run. A root with a space, a comma and a quote is
+    one path too, not a sweep or a syntax error."""
+    monkeypatch.delenv("RLSFT_DATA", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    cfg = compose_config("bench/control", ["size=quick"])
+    cfg.root = str(tmp_path / "bench runs, it's here")
+    parsed = OverridesParser.create().parse_overrides(train_overrides(cfg, "hopper-medium-replay", "bc", [0, 1]))
+    values = {override.key_or_group: override.value() for override in parsed if not override.is_sweep_override()}
+    assert values["data_dir"] == str(tmp_path / ".cache" / "rlsft")
+    assert values["run_dir"] == f"{tmp_path}/bench runs, it's here/hopper-medium-replay/bc/seed${{seed}}"
 
 
 def test_aggregate_intervals_do_not_depend_on_numpys_global_rng():

@@ -79,12 +79,18 @@ def run_settings(cfg: DictConfig, task: str, method: str) -> tuple[list[str], li
     )
 
 
+def quoted(path: Path) -> str:
+    """A path as one value of a hydra override: quoted, so that its spaces, commas and `=` are its own."""
+    return "'" + str(path).replace("'", "\\'") + "'"
+
+
 def train_overrides(cfg: DictConfig, task: str, method: str, seeds: list[int]) -> list[str]:
     """The sweep of one task and method over `seeds`, each run in its own folder; later settings win."""
     chosen, sized = run_settings(cfg, task, method)
+    run_dir = Path(cfg.root).expanduser() / task / method / "seed${seed}"
     return default_budget([
-        *chosen, f"data_dir={cfg.data_dir}", f"seed={','.join(str(seed) for seed in seeds)}", "progress=false",
-        f"run_dir={Path(cfg.root).expanduser() / task / method}/seed${{seed}}", *sized,
+        *chosen, f"data_dir={quoted(Path(cfg.data_dir).expanduser())}", f"seed={','.join(str(seed) for seed in seeds)}",
+        "progress=false", f"run_dir={quoted(run_dir)}", *sized,
     ])  # fmt: skip
 
 
