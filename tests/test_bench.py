@@ -27,10 +27,12 @@ def numbers(node) -> list[float]:
 
 
 def test_control_quick_trains_reports_and_rebuilds_from_the_runs(tmp_path, capsys):
-    common = ["bench", "control", "size=quick", f"root={tmp_path / 'runs'}", f"data_dir={tmp_path / 'data'}",
+    root = tmp_path / "runs, all here"  # one path (quoted as hydra wants it), not a sweep over two
+    common = ["bench", "control", "size=quick", f"root='{root}'", f"data_dir={tmp_path / 'data'}",
               "bootstrap_reps=200"]  # fmt: skip
     assert main([*common, f"results={tmp_path / 'report'}"]) == 0
     capsys.readouterr()
+    assert (root / "hopper-medium-replay" / "bc" / "seed1" / "summary.json").is_file()
     record = json.loads((tmp_path / "report" / "control.json").read_text())
     assert set(record["tasks"]) == {"hopper-medium-replay", "hopper-medium-expert"}
     for rows in record["tasks"].values():

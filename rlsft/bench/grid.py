@@ -216,7 +216,9 @@ def disagreements(table: dict, claims: list) -> list[str]:
 
 def sweep(cfg: DictConfig, task: str, method: str, seeds: list[int]) -> None:
     sweep_dir = Path(cfg.root).expanduser() / "sweeps" / task / method
-    result = multirun("train", [*train_overrides(cfg, task, method, seeds), f"hydra.sweep.dir={sweep_dir}"], train)
+    result = multirun(
+        "train", [*train_overrides(cfg, task, method, seeds), f"hydra.sweep.dir={quoted(sweep_dir)}"], train
+    )
     if result["failed"]:
         first = next(job["error"] for job in result["jobs"] if "error" in job)
         raise RLSFTError(f"{result['failed']} runs of {method} on {task} failed (the first: {first})")
