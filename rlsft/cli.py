@@ -44,9 +44,18 @@ def run_train(overrides: list[str]) -> dict | None:
     return train_task(compose_config("train", overrides))
 
 
-def trained_policy(checkpoint_path: str, seed: int) -> tuple[Path, dict, Policy, Evaluate]:
+def code_named_in(train_cfg: DictConfig) -> str | None:
+    """What a run's config names for its evaluation to import and call: a user_callable verifier's function."""
+    verifier = OmegaConf.select(train_cfg, "verifier")
+    if OmegaConf.is_dict(verifier) and verifier.get("name") == "user_callable":
+        return f"verifier.options.function={OmegaConf.select(verifier, 'options.function')}"
+    return None
+
+
+def trained_policy(checkpoint_path: str, seed: int, trust_code: bool) -> tuple[Path, dict, Policy, Evaluate]:
     """A run's checkpoint (its folder or .pt file): the path, its state, the policy with its trained weights
-    and the policy's evaluation, as the run's domain makes them."""
+    and the policy's evaluation, as the run's domain makes them. A checkpoint holds no pickled objects, but its
+    config may name a function to import and call: that is done only with `trust_code`."""
     from rlsft import checkpoint
     from rlsft.experiments import make_domain
     from rlsft.loop import CHECKPOINT
@@ -60,6 +69,11 @@ def trained_policy(checkpoint_path: str, seed: int) -> tuple[Path, dict, Policy,
         path = path / CHECKPOINT
     state = checkpoint.load(path)
     train_cfg = OmegaConf.create(state["config"])
+    if trust_code is not True and (code := code_named_in(train_cfg)):  # trust_code=yes is not a yes
+        raise RLSFTError(
+            f"{path} names code that its evaluation would import and call ({code}); pass trust_code=true only if"
+            " you trust where the checkpoint came from."
+        )
     policy, evaluate = make_domain(train_cfg).evaluated_policy(train_cfg, seed, state)
     policy.load_state_dict(state["learner"]["policy"])
     return path, state, policy, evaluate
@@ -71,7 +85,7 @@ def run_evaluate(overrides: list[str]) -> dict:
     cfg = compose_config("evaluate", overrides)
     if isinstance(cfg.episodes, bool) or not isinstance(cfg.episodes, int) or cfg.episodes < 1:
         raise RLSFTError(f"episodes={cfg.episodes!r} is not a positive integer; pass episodes=<how many to evaluate>.")
-    path, state, _, evaluate = trained_policy(cfg.checkpoint, checked_seed(cfg.seed))
+    path, state, _, evaluate = trained_policy(cfg.checkpoint, checked_seed(cfg.seed), cfg.trust_code)
     metrics = evaluate(cfg.episodes)
     return {"checkpoint": str(path), "step": state["learner"]["step"], "episodes": cfg.episodes, **metrics}
 
@@ -81,7 +95,7 @@ def run_export(overrides: list[str]) -> dict:
     out = Path(cfg.out).expanduser()
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise RLSFTError(f"out={out} already holds files; pass a new or empty folder, so that nothing is overwritten.")
-    path, state, policy, _ = trained_policy(cfg.checkpoint, 0)
+    path, state, policy, _ = trained_policy(cfg.checkpoint, 0, cfg.trust_code)
     out.mkdir(parents=True, exist_ok=True)
     return {"checkpoint": str(path), "step": state["learner"]["step"], **policy.export(out)}
 

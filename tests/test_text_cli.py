@@ -72,6 +72,22 @@ def test_grpo_trains_on_groups_and_resumes(tmp_path, capsys):
     assert 0 <= json.loads(capsys.readouterr().out)["accuracy"] <= 1
 
 
+def test_a_checkpoint_naming_code_to_import_is_evaluated_only_when_trusted(tmp_path, capsys):
+    """A checkpoint holds no pickled objects, but its config can name a function for the verifier to import and
+    call: `rlsft evaluate` and `rlsft export` of a file from elsewhere must not run it unasked."""
+    verifier = ["verifier=user_callable", "verifier.options.function=operator:contains"]
+    assert main(text_run(tmp_path, "sft", "learner.steps=1", *verifier)) == 0
+    run_dir = tmp_path / "sft"
+    for command in (["evaluate", "episodes=2"], ["export", f"out={tmp_path / 'exported'}"]):
+        capsys.readouterr()
+        assert main([*command, f"checkpoint={run_dir}", "trust_code=yes"]) == 2
+        error = capsys.readouterr().err
+        assert "names code that its evaluation would import and call (verifier.options.function=operator:contains)" in error
+        assert "pass trust_code=true only if you trust where the checkpoint came from" in error
+        assert main([*command, f"checkpoint={run_dir}", "trust_code=true"]) == 0
+    assert (tmp_path / "exported" / "config.json").is_file()
+
+
 def test_grpo_resume_mid_round_is_exact(tmp_path):
     """2 minibatches a round, stopped after the first of round 2, resumed == straight."""
     overrides = ["algorithm.rollout.prompts_per_batch=2", "algorithm.rollout.samples_per_prompt=4",
