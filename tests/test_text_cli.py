@@ -82,7 +82,10 @@ def test_a_checkpoint_naming_code_to_import_is_evaluated_only_when_trusted(tmp_p
         capsys.readouterr()
         assert main([*command, f"checkpoint={run_dir}", "trust_code=yes"]) == 2
         error = capsys.readouterr().err
-        assert "names code that its evaluation would import and call (verifier.options.function=operator:contains)" in error
+        assert (
+            "names code that its evaluation would import and call (verifier.options.function=operator:contains)"
+            in error
+        )
         assert "pass trust_code=true only if you trust where the checkpoint came from" in error
         assert main([*command, f"checkpoint={run_dir}", "trust_code=true"]) == 0
     assert (tmp_path / "exported" / "config.json").is_file()
@@ -151,6 +154,10 @@ def test_one_loss_implementation_serves_both_domains():
             ["env=arithmetic", "algorithm=grpo", "+algorithm.rollout.temprature=0.5"],
             "algorithm.rollout.temprature is not an option (did you mean temperature?)",
         ),
+        # these three were tracebacks from torch.cat and from transformers' generate
+        (["env=arithmetic", "sampling.samples_per_prompt=0"], "sampling.samples_per_prompt=0 must be positive"),
+        (["env=arithmetic", "sampling.temperature=-1"], "sampling.temperature=-1 not negative (0: greedy)"),
+        (["env=arithmetic", "algorithm=grpo", "algorithm.rollout.temperature=-1"], "temperature=-1 must not be"),
     ],
 )
 def test_text_mistakes_get_one_sentence(overrides, message, tmp_path, capsys):

@@ -35,6 +35,14 @@ class Sampling:
     temperature: float
     seed: int  # its own: runs of every training seed share these data
 
+    def __post_init__(self) -> None:
+        if self.samples_per_prompt < 1 or not self.temperature >= 0 or not 0 <= self.seed < 2**32:  # NaN too
+            raise RLSFTError(
+                f"sampling.samples_per_prompt={self.samples_per_prompt} must be positive, sampling.temperature="
+                f"{self.temperature} not negative (0: greedy) and sampling.seed={self.seed} in [0, 2**32); fix the"
+                " override."
+            )
+
 
 def model_fingerprint(model: str) -> list:
     """The model's name and, for a local folder, its files' sizes and times: retraining it changes the data."""

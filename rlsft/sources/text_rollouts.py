@@ -48,6 +48,8 @@ class TextRolloutSource:
         ]
         if small:
             raise RLSFTError(f"{', '.join(small)} cannot be below 1; set it to 1 or more.")
+        if not temperature >= 0:  # NaN too
+            raise RLSFTError(f"algorithm.rollout.temperature={temperature} must not be negative (0: greedy); fix it.")
         self.share = distributed.share(prompts_per_batch, "algorithm.rollout.prompts_per_batch", data_parallel)
         own_prompts = self.share.stop - self.share.start
         if minibatches > own_prompts:
