@@ -162,6 +162,8 @@ def test_user_errors_are_one_sentence(hopper_minari, data_dir, tmp_path, capsys)
         (["algorithm=sft", "reference.learner.steps=-1"], "reference.learner.steps (or epochs) is out of range"),
         (["learner.optimizer=sgd"], "learner.optimizer='sgd' is not one of ['adam', 'adamw']"),
         (["policy.hidden_sizes=[0]"], "holds a layer without units"),
+        (["policy.log_std_min=3", "policy.log_std_max=-3"], "policy.log_std_min=3 must be below"),  # trained silently
+        (["policy=tanh_gaussian", "policy.log_std_max=-5"], "policy.log_std_min=-5.0 must be below"),
         (["algorithm=sft", "algorithm.curation.levels=abc"], "must be numbers"),
         (["run_dir=/proc/rlsft-run"], "Cannot read or write /proc/rlsft-run"),
     ],

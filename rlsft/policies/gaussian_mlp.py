@@ -37,6 +37,13 @@ def mlp(in_features: int, out_features: int, hidden_sizes: Sequence[int], activa
     )
 
 
+def log_std_bounds(low: float, high: float) -> tuple[float, float]:
+    """policy.log_std_min and policy.log_std_max, where the first is below the second, else one sentence."""
+    if not low < high:  # NaN too
+        raise RLSFTError(f"policy.log_std_min={low} must be below policy.log_std_max={high}; fix the override.")
+    return low, high
+
+
 def export_program(policy: nn.Module, observation_dim: int, folder: Path) -> dict[str, str]:
     """A control policy's forward (its deterministic action) as a torch.export program in `folder`, for any batch
     of observations [N, observation_dim]: `torch.export.load(path).module()(observation)`."""
@@ -71,7 +78,7 @@ class GaussianMLP(Policy):
         super().__init__()
         self.mean_net = mlp(observation_dim, action_dim, hidden_sizes, activation)
         self.log_std = nn.Parameter(torch.zeros(action_dim))
-        self.log_std_min, self.log_std_max = log_std_min, log_std_max
+        self.log_std_min, self.log_std_max = log_std_bounds(log_std_min, log_std_max)
         self.normalize_observations = normalize_observations
         self.register_buffer("observation_mean", torch.zeros(observation_dim))
         self.register_buffer("observation_std", torch.ones(observation_dim))

@@ -16,7 +16,7 @@ from tensordict import TensorDict
 from torchrl.modules import TanhNormal
 
 from rlsft.policies.base import Policy
-from rlsft.policies.gaussian_mlp import export_program, mlp
+from rlsft.policies.gaussian_mlp import export_program, log_std_bounds, mlp
 
 ACTION_EDGE = 1 - 1e-6  # recorded actions on the bound (clipped data) have a finite log-prob just inside it
 
@@ -37,7 +37,7 @@ class TanhGaussian(Policy):
         super().__init__()
         self.net = mlp(observation_dim, 2 * action_dim, hidden_sizes, activation)
         self.observation_dim, self.action_dim = observation_dim, action_dim
-        self.log_std_min, self.log_std_max = log_std_min, log_std_max
+        self.log_std_min, self.log_std_max = log_std_bounds(log_std_min, log_std_max)
 
     def loc_scale(self, observation: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """mu(s) and sigma(s), log sigma squashed into [log_std_min, log_std_max]."""
