@@ -75,7 +75,7 @@ def test_a_version_without_shipped_policies_is_one_sentence(tmp_path, capsys) ->
     assert main(["data", "make", "env=ant", "kind=medium", "version=1", f"data_dir={tmp_path}"]) == 2
     assert "No behaviour policies ship in v1 for env 'ant'" in capsys.readouterr().err
     assert main(["data", "make", "env=hopper", "kind=medium", "version=7", f"data_dir={tmp_path}"]) == 2
-    assert "version=7 is not a dataset version rlsft makes; choose one of [0, 1]" in capsys.readouterr().err
+    assert "version=7 is not a dataset version rlsft makes; choose one of [0, 1, 2]" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(
@@ -162,6 +162,23 @@ def test_every_shipped_policy_loads_and_makes_its_datasets(version, env_name, tm
         ident = make_dataset(env, kind, 300, str(tmp_path), num_envs=2, version=version)
         assert ident == f"rlsft/{env_name}/{kind}-s300-v{version}"
         assert load_dataset(ident, tmp_path).trajectories["action"].abs().max() <= 1.0
+
+
+def test_at_most_replay_snapshots_ship_evenly_spaced_over_the_same_frames(shipped, tmp_path) -> None:
+    every = shipped["record"]
+    assert len(every["replay"]) > 3  # the tiny run reaches medium after several snapshots
+    thinned = export_policies(shipped["run_dir"], "hopper", 11, 3, "test", tmp_path, replay_snapshots=3)
+    assert thinned["replay"] == ["replay/000", "replay/001", "replay/002"]
+    assert thinned["medium_step"] == every["medium_step"]
+    assert abs(sum(thinned["replay_frames"]) - sum(every["replay_frames"])) <= 2  # the same frames, rounded
+    first = checkpoint.load(tmp_path / "hopper" / "replay" / "000.pt")["policy"]
+    assert all(
+        torch.equal(first[k], v)
+        for k, v in load_behaviour("hopper", "replay/000", shipped["root"]).state_dict().items()
+    )
+    last = checkpoint.load(tmp_path / "hopper" / "replay" / "002.pt")["policy"]
+    medium = checkpoint.load(tmp_path / "hopper" / "medium.pt")["policy"]
+    assert all(torch.equal(last[k], medium[k]) for k in medium)  # the last is medium itself
 
 
 def test_replay_starts_with_the_untrained_policy(shipped) -> None:

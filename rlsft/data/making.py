@@ -39,8 +39,9 @@ from rlsft.policies import Policy, make_policy
 
 KINDS = ("random", "medium", "expert", "medium-replay", "medium-expert")
 # The datasets' versions, each made from its own behaviour policies (package data, behaviour/v<N>/<env>/):
-# v0 from PPO at 1M frames; v1 from the stronger of PPO and SAC per env (issue 15), as they are shipped.
-VERSIONS = (0, 1)
+# v0 from PPO at 1M frames; v1 from the stronger of PPO and SAC per env (issue 15), judged on SAC's seed 0;
+# v2 that choice judged again on more SAC seeds (each env's record.json names the run its policies come from).
+VERSIONS = (0, 1, 2)
 POLICY_DIR = Path(__file__).parents[1] / "behaviour"
 ActionFn = Callable[[np.ndarray], np.ndarray]
 
@@ -325,6 +326,7 @@ def export_policies(
     action_dim: int,
     command: str,
     root: Path,
+    replay_snapshots: int = 16,
 ) -> dict:
     """Pick expert (final) and medium (a third of its return) from a PPO or SAC run and ship the policies that act.
 
@@ -334,14 +336,18 @@ def export_policies(
 
     medium-replay's record is what the agent saw until it reached medium: the snapshots from
     the untrained policy (step 0) to medium, each rolled out for half the frames collected
-    in the interval before it and half of those in the interval after it.
+    in the interval before it and half of those in the interval after it. At most `replay_snapshots` of them
+    ship, evenly spaced from step 0 to medium (a run that snapshots every 2000 steps would ship a hundred).
     """
+    if isinstance(replay_snapshots, bool) or not isinstance(replay_snapshots, int) or replay_snapshots < 2:
+        raise RLSFTError(f"replay_snapshots={replay_snapshots} must be 2 or more: step 0 and medium; fix the override.")
     run_dir, final = finished_run(run_dir, env_name)
     snapshots = run_snapshots(run_dir)
     logged = logged_returns(run_dir / "train.csv")
     expert_return = sampled_return(logged, logged[-1][0]) if logged else float("nan")
     medium = medium_index(snapshots, logged, expert_return)
-    replay = snapshots[: medium + 1]
+    kept = min(medium + 1, replay_snapshots)
+    replay = [snapshots[round(index * medium / (kept - 1))] for index in range(kept)]
     config = OmegaConf.to_container(OmegaConf.create(final["config"]))
     with (run_dir / "train.csv").open() as file:  # the frames collected by the last step: rollouts, or SAC's steps
         last = list(csv.DictReader(file))[-1]
