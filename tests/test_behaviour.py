@@ -102,6 +102,10 @@ def test_policies_need_a_finished_run_of_the_env(shipped, tmp_path, capsys) -> N
     assert "rlsft data policies needs the run to ship the policies of; pass run_dir=" in capsys.readouterr().err
     assert main(["data", "policies", "env=hopper", "version=1", f"run_dir={tmp_path}"]) == 2
     assert f"{tmp_path} is not a finished rlsft run (it has no checkpoint.pt" in capsys.readouterr().err
+    for setting, sentence in [("replay_snapshots=abc", "replay_snapshots='abc' should be an integer"),
+                              ("replay_snapshots=1", "replay_snapshots=1 must be 2 or more")]:  # fmt: skip
+        assert main(["data", "policies", "env=hopper", "version=1", f"run_dir={tmp_path}", setting]) == 2
+        assert sentence in capsys.readouterr().err
     root = tmp_path / "policies"
     write_policies(root / "walker2d", {"expert": {"w": torch.ones(2)}}, {"made": "before"})
     with pytest.raises(RLSFTError, match="was trained in env 'hopper', not 'walker2d'"):

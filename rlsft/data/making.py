@@ -339,7 +339,7 @@ def export_policies(
     in the interval before it and half of those in the interval after it. At most `replay_snapshots` of them
     ship, evenly spaced from step 0 to medium (a run that snapshots every 2000 steps would ship a hundred).
     """
-    if isinstance(replay_snapshots, bool) or not isinstance(replay_snapshots, int) or replay_snapshots < 2:
+    if replay_snapshots < 2:
         raise RLSFTError(f"replay_snapshots={replay_snapshots} must be 2 or more: step 0 and medium; fix the override.")
     run_dir, final = finished_run(run_dir, env_name)
     snapshots = run_snapshots(run_dir)
