@@ -137,7 +137,7 @@ def report(results: dict[str, dict[str, list[float]]], arguments: argparse.Names
     for case, rounds in results.items():
         alone = median_and_range([half / one for one, half in zip(rounds["1"], rounds["half"], strict=True)])
         pair = median_and_range([two / one for one, two in zip(rounds["1"], rounds["half pair"], strict=True)])
-        for mode in MODES[case]:
+        for mode in (mode for mode in MODES[case] if mode in rounds):
             ratio = median_and_range([two / one for one, two in zip(rounds["1"], rounds[mode], strict=True)])
             lines.append(
                 f"| {case} | {mode} | {CASES[case][1]} | {statistics.median(rounds['1']):.2f} |"
@@ -153,6 +153,7 @@ def main() -> None:
     parser.add_argument("--bc-steps", type=int, default=300)
     parser.add_argument("--sft-steps", type=int, default=600)  # at 60, identical runs differed 1.6x
     parser.add_argument("--cases", nargs="+", default=list(CASES), choices=list(CASES))
+    parser.add_argument("--modes", nargs="+", default=["ddp", "fsdp"], choices=["ddp", "fsdp"])
     # train.yaml's default, expanded here: an override's value is not, and hydra's parser refuses a bare `~`
     parser.add_argument("--data-dir", type=os.path.expanduser, default=os.environ.get("RLSFT_DATA", "~/.cache/rlsft"))
     parser.add_argument("--out", type=Path, default=REPOSITORY / "benchmarks/results/distributed_scaling.md")
@@ -164,7 +165,8 @@ def main() -> None:
             for case in arguments.cases:
                 # (row, processes, mode, share, copies): the case's 1-process run and its ceilings serve all its
                 # modes; round 0 starts with the 1-process run, which makes the data the others read
-                runs = [("1", 1, "none", 1, 1), *((mode, 2, mode, 1, 1) for mode in MODES[case]),
+                modes = [mode for mode in MODES[case] if mode in arguments.modes]
+                runs = [("1", 1, "none", 1, 1), *((mode, 2, mode, 1, 1) for mode in modes),
                         ("half", 1, "none", 2, 1), ("half pair", 1, "none", 2, 2)]  # fmt: skip
                 for name, processes, mode, share, copies in runs if index % 2 == 0 else runs[::-1]:
                     speed = run_steps_per_second(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime
 import gc
 import os
+import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -104,6 +105,26 @@ def is_main() -> bool:
     return rank() == 0
 
 
+def all_reduce(tensor: torch.Tensor, op: dist.ReduceOp = dist.ReduceOp.SUM) -> None:
+    """`tensor` reduced over the ranks in place, as dist.all_reduce, with gloo's wait polled (`finish`)."""
+    finish(dist.all_reduce(tensor, op=op, async_op=True))
+
+
+POLL_SECONDS = 0.05  # longer than a training step's collectives take; a longer wait (a peer evaluating) blocks
+
+
+def finish(work: dist.Work) -> None:
+    """Wait for a collective. On gloo (CPU) the wait first polls, yielding the core to gloo's own threads, for
+    up to POLL_SECONDS, and blocks after: a rank that blocked at once in every step's all-reduce ran its next
+    compute about a tenth slower on a 2-core virtual machine, its core idled and woken cold at each step
+    (benchmarks/gloo_wait.py). NCCL's wait only orders CUDA streams, and blocks as it is."""
+    if dist.get_backend() == "gloo":
+        deadline = time.monotonic() + POLL_SECONDS
+        while not work.is_completed() and time.monotonic() < deadline:
+            os.sched_yield()
+    work.wait()  # raises what the collective raised
+
+
 def average_gradients(parameters: Iterable[torch.nn.Parameter], *scalars: torch.Tensor) -> list[torch.Tensor]:
     """Each gradient becomes its mean over the ranks: one all_reduce of all of them flattened, as DDP's
     buckets do it (a parameter without a gradient counts as a zero one, so every rank sends the same size).
@@ -115,7 +136,7 @@ def average_gradients(parameters: Iterable[torch.nn.Parameter], *scalars: torch.
             parameter.grad = torch.zeros_like(parameter)
     pieces = [parameter.grad.reshape(-1).float() for parameter in parameters]
     flat = torch.cat([*pieces, *(scalar.detach().reshape(1).float() for scalar in scalars)])
-    dist.all_reduce(flat)
+    all_reduce(flat)
     flat /= world_size()
     *gradients, means = flat.split([*(p.numel() for p in parameters), len(scalars)])
     for parameter, gradient in zip(parameters, gradients, strict=True):
@@ -128,7 +149,7 @@ def all_ranks_sum(tensor: torch.Tensor) -> torch.Tensor:
     if not active():
         return tensor
     total = tensor.detach().clone()
-    dist.all_reduce(total)
+    all_reduce(total)
     return total
 
 
@@ -137,7 +158,7 @@ def all_ranks_max(tensor: torch.Tensor) -> torch.Tensor:
     if not active():
         return tensor
     largest = tensor.detach().clone()
-    dist.all_reduce(largest, op=dist.ReduceOp.MAX)
+    all_reduce(largest, op=dist.ReduceOp.MAX)
     return largest
 
 
@@ -185,7 +206,7 @@ def rows_of_all_ranks(tensor: torch.Tensor) -> torch.Tensor:
     if not active():
         return tensor
     parts = [torch.empty_like(tensor) for _ in range(world_size())]
-    dist.all_gather(parts, tensor.contiguous())
+    finish(dist.all_gather(parts, tensor.contiguous(), async_op=True))
     return torch.cat(parts)
 
 
