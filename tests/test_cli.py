@@ -165,6 +165,8 @@ def test_user_errors_are_one_sentence(hopper_minari, data_dir, tmp_path, capsys)
         (["policy.log_std_min=3", "policy.log_std_max=-3"], "policy.log_std_min=3 must be below"),  # trained silently
         (["policy=tanh_gaussian", "policy.log_std_max=-5"], "policy.log_std_min=-5.0 must be below"),
         (["algorithm=sft", "algorithm.curation.levels=abc"], "must be numbers"),
+        (["algorithm=sft", "algorithm.rounds.every=-1"], "algorithm.rounds.every=-1 must be a whole number"),  # ran
+        (["algorithm=sft", "algorithm.rounds.every=true"], "algorithm.rounds.every=True must be a whole number"),
         (["run_dir=/proc/rlsft-run"], "Cannot read or write /proc/rlsft-run"),
     ],
 )
@@ -179,6 +181,10 @@ def test_bad_rollout_settings_are_one_sentence(tmp_path, capsys):
     for bad in ("num_envs=0", "frames_per_env=0", "epochs=0", "minibatches=0"):
         assert f"{bad} must be positive" in error_of([*ppo, f"algorithm.rollout.{bad}"], capsys)
     assert "no more minibatches than" in error_of([*ppo, "algorithm.rollout.minibatches=5000"], capsys)
+    for bad, words in [("clip_epsilon=-0.2", "clip_epsilon=-0.2 must be positive"),  # these trained silently
+                       ("value_coef=-1", "value_coef=-1 and entropy_coef=0.0 not negative"),
+                       ("entropy_coef=-0.01", "entropy_coef=-0.01 not negative")]:  # fmt: skip
+        assert words in error_of([*ppo, f"algorithm.options.{bad}"], capsys)
 
 
 def folder_contents(folder: Path) -> dict[str, bytes]:

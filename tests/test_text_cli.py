@@ -158,6 +158,9 @@ def test_one_loss_implementation_serves_both_domains():
         (["env=arithmetic", "sampling.samples_per_prompt=0"], "sampling.samples_per_prompt=0 must be positive"),
         (["env=arithmetic", "sampling.temperature=-1"], "sampling.temperature=-1 not negative (0: greedy)"),
         (["env=arithmetic", "algorithm=grpo", "algorithm.rollout.temperature=-1"], "temperature=-1 must not be"),
+        # these two trained silently
+        (["env=arithmetic", "algorithm=grpo", "algorithm.options.kl_coef=-1"], "kl_coef=-1 not negative"),
+        (["env=arithmetic", "algorithm=grpo", "algorithm.options.clip_epsilon=0"], "clip_epsilon=0 must be positive"),
     ],
 )
 def test_text_mistakes_get_one_sentence(overrides, message, tmp_path, capsys):

@@ -16,6 +16,7 @@ from torch import nn
 from rlsft.algorithms.base import Algorithm, LossOutput
 from rlsft.algorithms.policy_gradient import clipped_surrogate, k3_kl
 from rlsft.distributed import average_over_ranks
+from rlsft.errors import RLSFTError
 
 
 def group_advantages(reward: torch.Tensor, group: torch.Tensor, scale: bool = True, eps: float = 1e-4) -> torch.Tensor:
@@ -39,6 +40,11 @@ class GRPO(Algorithm):
 
     def __init__(self, clip_epsilon: float = 0.2, kl_coef: float = 0.0, scale_advantages: bool = True) -> None:
         super().__init__()
+        if not (clip_epsilon > 0 and kl_coef >= 0):  # a negative KL coefficient would reward leaving pi_ref
+            raise RLSFTError(
+                f"algorithm.options clip_epsilon={clip_epsilon} must be positive and kl_coef={kl_coef} not"
+                " negative; fix the override."
+            )
         self.clip_epsilon, self.kl_coef, self.scale_advantages = clip_epsilon, kl_coef, scale_advantages
 
     @property

@@ -15,6 +15,7 @@ from torch import nn
 from rlsft.algorithms.base import Algorithm, LossOutput
 from rlsft.algorithms.policy_gradient import clipped_surrogate
 from rlsft.distributed import average_over_ranks, mean_std_over_ranks
+from rlsft.errors import RLSFTError
 
 
 class PPO(Algorithm):
@@ -32,6 +33,11 @@ class PPO(Algorithm):
         normalize_advantage: bool = True,
     ) -> None:
         super().__init__()
+        if not (clip_epsilon > 0 and value_coef >= 0 and entropy_coef >= 0):  # each trained silently otherwise
+            raise RLSFTError(
+                f"algorithm.options clip_epsilon={clip_epsilon} must be positive, and value_coef={value_coef} and"
+                f" entropy_coef={entropy_coef} not negative; fix the override."
+            )
         self.clip_epsilon, self.value_coef, self.entropy_coef = clip_epsilon, value_coef, entropy_coef
         self.clip_value, self.normalize_advantage = clip_value, normalize_advantage
 

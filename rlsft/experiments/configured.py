@@ -41,9 +41,15 @@ def configured_algorithm(cfg: DictConfig) -> Algorithm:
             f"{algorithm.name} runs on {' or '.join(algorithm.domains)} envs, and {cfg.env.name} is a"
             f" {cfg.domain.name} env; pick another algorithm= or env=."
         )
-    if cfg.algorithm.rounds.every and algorithm.source != "dataset":
+    every, steps = cfg.algorithm.rounds.every, cfg.algorithm.rounds.steps
+    if not (type(every) is int and every >= 0 and type(steps) is int and steps > 0):  # (bool is not a count)
         raise RLSFTError(
-            f"algorithm.rounds.every={cfg.algorithm.rounds.every} iterates the SFT family's data, and {algorithm.name}"
+            f"algorithm.rounds.every={every!r} must be a whole number of gradient steps, 0 or more (0: no"
+            f" rounds), and algorithm.rounds.steps={steps!r} a positive number of env steps; fix the override."
+        )
+    if every and algorithm.source != "dataset":
+        raise RLSFTError(
+            f"algorithm.rounds.every={every} iterates the SFT family's data, and {algorithm.name}"
             " draws fresh batches anyway; set algorithm.rounds.every=0."
         )
     return algorithm
