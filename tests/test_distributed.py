@@ -192,6 +192,28 @@ def test_a_ranks_metrics_are_logged_over_every_ranks_share() -> None:
     assert results[0] == results[1] == {"nll": 0.5, "weight_max": 1.0, "weight_min": 0.0, "lr": 0.1}
 
 
+def moments_of_shares(rank: int, port: int, results: dict) -> None:
+    """One rank of 2 (gloo) taking the mean and std of shares of different sizes, far from centred."""
+    os.environ.update(RANK=str(rank), WORLD_SIZE="2", MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    distributed.start(torch.device("cpu"))
+    values = torch.randn(300, generator=torch.Generator().manual_seed(0)) * 3 + 1000  # both ranks draw all
+    share = values[:100] if rank == 0 else values[100:]
+    results[rank] = tuple(float(moment) for moment in distributed.mean_std_over_ranks(share))
+    distributed.stop()
+
+
+def test_the_mean_and_std_over_ranks_are_those_of_every_ranks_values_together() -> None:
+    """One all-reduce of count, sum and sum of squares (float64) gives torch's mean and unbiased std of the
+    whole batch, with a mean 300 times its std; per-share moments averaged would not (unequal shares)."""
+    with torch.multiprocessing.Manager() as manager:
+        results = manager.dict()
+        torch.multiprocessing.spawn(moments_of_shares, args=(free_port(), results), nprocs=2)
+        results = dict(results)
+    values = torch.randn(300, generator=torch.Generator().manual_seed(0)) * 3 + 1000
+    assert results[0] == results[1]
+    assert results[0] == pytest.approx((float(values.mean()), float(values.std())), rel=1e-6)
+
+
 def test_two_nodes_of_one_process_meet_through_the_c10d_rendezvous(hopper_minari, data_dir, tmp_path, capsys):
     """The README's multi-node command, both "nodes" on this machine: the same parameters as one process."""
     settings = ["algorithm=bc", "learner.steps=10", "evaluation.every=0"]

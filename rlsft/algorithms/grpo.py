@@ -14,8 +14,7 @@ from tensordict import TensorDict
 from torch import nn
 
 from rlsft.algorithms.base import Algorithm, LossOutput
-from rlsft.algorithms.policy_gradient import clipped_surrogate, k3_kl
-from rlsft.distributed import average_over_ranks
+from rlsft.algorithms.policy_gradient import clipped_surrogate, k3_kl, real_steps
 from rlsft.errors import RLSFTError
 
 
@@ -55,10 +54,11 @@ class GRPO(Algorithm):
         mask = batch["mask"]
         advantage = group_advantages(batch["reward"], batch["group"], self.scale_advantages).unsqueeze(-1)
         log_prob = policy.log_prob(batch)
-        loss, metrics = clipped_surrogate(log_prob, batch["sample_log_prob"], advantage, mask, self.clip_epsilon)
+        steps = real_steps(mask)
+        loss, metrics = clipped_surrogate(log_prob, batch["sample_log_prob"], advantage, mask, steps, self.clip_epsilon)
         if self.kl_coef > 0:
             # KL(pi_theta || pi_ref), the mean over response tokens; padding is zeroed before exp
-            kl = (k3_kl((batch["ref_log_prob"] - log_prob) * mask) * mask).sum() / average_over_ranks(mask.sum())
+            kl = (k3_kl((batch["ref_log_prob"] - log_prob) * mask) * mask).sum() / steps
             loss = loss + self.kl_coef * kl
             metrics["kl_to_ref"] = kl.detach()
         return LossOutput(loss, metrics)

@@ -21,18 +21,25 @@ def k3_kl(log_ratio: torch.Tensor) -> torch.Tensor:
     return log_ratio.exp() - 1 - log_ratio
 
 
+def real_steps(mask: torch.Tensor) -> torch.Tensor:
+    """A token mean's denominator: the real steps of `mask`, split over ranks the mean over the ranks, so that
+    the ranks' averaged losses are the global batch's token mean (as nll_loss's); at least 1."""
+    return average_over_ranks(mask.sum()).clamp(min=1)
+
+
 def clipped_surrogate(
     log_prob: torch.Tensor,
     sample_log_prob: torch.Tensor,
     advantage: torch.Tensor,
     mask: torch.Tensor,
+    steps: torch.Tensor,
     clip_epsilon: float,
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """Token-mean clipped surrogate over [B, T] steps, with its ratio diagnostics."""
+    """Token-mean clipped surrogate over [B, T] steps, with its ratio diagnostics. `steps` is the mean's
+    denominator, `real_steps(mask)`: the caller takes it once a batch, for its other token means too."""
     log_ratio = log_prob - sample_log_prob
     ratio = log_ratio.exp()
     surrogate = torch.minimum(ratio * advantage, ratio.clamp(1 - clip_epsilon, 1 + clip_epsilon) * advantage)
-    steps = average_over_ranks(mask.sum()).clamp(min=1)  # split over ranks: the global token mean (nll_loss)
     loss = -(surrogate * mask).sum() / steps
     with torch.no_grad():
         real = log_ratio[mask.bool()]

@@ -13,8 +13,8 @@ from tensordict import TensorDict
 from torch import nn
 
 from rlsft.algorithms.base import Algorithm, LossOutput
-from rlsft.algorithms.policy_gradient import clipped_surrogate
-from rlsft.distributed import average_over_ranks, mean_std_over_ranks
+from rlsft.algorithms.policy_gradient import clipped_surrogate, real_steps
+from rlsft.distributed import mean_std_over_ranks
 from rlsft.errors import RLSFTError
 
 
@@ -47,15 +47,16 @@ class PPO(Algorithm):
         if self.normalize_advantage:  # per minibatch, as CleanRL (split over ranks: the whole minibatch's)
             mean, std = mean_std_over_ranks(advantage[mask])
             advantage = (advantage - mean) / (std + 1e-8)
+        steps = real_steps(mask)
         policy_loss, metrics = clipped_surrogate(
-            policy.log_prob(batch), batch["sample_log_prob"], advantage, mask, self.clip_epsilon
+            policy.log_prob(batch), batch["sample_log_prob"], advantage, mask, steps, self.clip_epsilon
         )
         value, old_value, target = policy.value(batch["observation"]), batch["value"], batch["value_target"]
         value_error = (value - target).pow(2)
         if self.clip_value:
             clipped = old_value + (value - old_value).clamp(-self.clip_epsilon, self.clip_epsilon)
             value_error = value_error.maximum((clipped - target).pow(2))
-        value_loss = 0.5 * (value_error * mask).sum() / average_over_ranks(mask.sum())  # as the surrogate's mean
+        value_loss = 0.5 * (value_error * mask).sum() / steps  # as the surrogate's mean
         entropy = policy.entropy()
         loss = policy_loss + self.value_coef * value_loss - self.entropy_coef * entropy
         metrics.update(policy_loss=policy_loss.detach(), value_loss=value_loss.detach(), entropy=entropy.detach())
