@@ -18,6 +18,7 @@ from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
+from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
@@ -80,7 +81,10 @@ def multirun(name: str, overrides: list[str], task: Callable[[DictConfig], dict]
     check(name, overrides)
     if not any(override.startswith("hydra.sweep.dir=") for override in overrides):
         overrides = [*overrides, f"hydra.sweep.dir=runs/sweeps/{time.strftime('%Y-%m-%d_%H-%M-%S')}"]
-    sweep_dir = Path(next(o for o in overrides if o.startswith("hydra.sweep.dir=")).partition("=")[2]).expanduser()
+    setting = [override for override in overrides if override.startswith("hydra.sweep.dir=")][-1]  # the last wins
+    # the folder as hydra reads the setting (a quoted path unquoted), where the jobs' results will be
+    sweep_dir = Path(OverridesParser.create().parse_override(setting).value())
+    sweep_dir.mkdir(parents=True, exist_ok=True)  # one sentence where it cannot be, not hydra's traceback
     hydra_app(name, ["--multirun"], overrides, task)
     jobs = [json.loads(path.read_text()) for path in sorted(sweep_dir.glob(f"*/{RESULT}"), key=job_number)]
     return {"sweep_dir": str(sweep_dir), "jobs": jobs, "failed": sum("error" in job for job in jobs)}

@@ -119,6 +119,20 @@ def test_an_unfinished_suite_and_a_bad_suite_are_one_sentence(tmp_path, capsys):
         assert "Unknown bench size 'huge'" in capsys.readouterr().err
 
 
+def test_a_bench_whose_runs_fail_or_whose_root_cannot_be_made_says_so_in_one_sentence(tmp_path, capsys):
+    """The sweep's jobs' errors are read from its folder as hydra names it: a root that needs quoting (spaces,
+    a comma) once hid them, and the bench went on to a report of unfinished runs."""
+    root = tmp_path / "runs, all here"
+    common = ["bench", "control", "size=quick", f"data_dir={tmp_path / 'data'}", f"results={tmp_path / 'report'}"]
+    assert main([*common, f"root='{root}'", "sizes.quick.train=['learner.lr=-1']"]) == 2
+    error = capsys.readouterr().err
+    assert "runs of bc on hopper-medium-replay failed (the first: learner.lr is out of range" in error
+    (tmp_path / "a file").write_text("kept")
+    assert main([*common, f"root='{tmp_path / 'a file'}'"]) == 2
+    assert "Cannot read or write" in capsys.readouterr().err.splitlines()[-1]
+    assert (tmp_path / "a file").read_text() == "kept"
+
+
 def test_speed_quick_runs_every_speed_benchmark_and_gathers_their_tables(tmp_path, capsys):
     assert main(["bench", "speed", "size=quick", f"results={tmp_path}"]) == 0
     record = json.loads((tmp_path / "speed.json").read_text())
