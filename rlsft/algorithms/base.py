@@ -86,5 +86,10 @@ def nll_loss(
         nll = nll * (weight.unsqueeze(-1) if weight.dim() == 1 else weight)
     if reduction == "trajectory_mean":
         return (nll.sum(-1) / mask.sum(-1).clamp(min=1)).mean()
-    # token_mean; split over ranks, each share's sum over the ranks' mean count (rlsft.distributed)
-    return nll.sum() / average_over_ranks(mask.sum()).clamp(min=1)
+    return nll.sum() / real_steps(mask)  # token_mean
+
+
+def real_steps(mask: torch.Tensor) -> torch.Tensor:
+    """A token mean's denominator: the real steps of `mask`, split over ranks the mean over the ranks, so that
+    the ranks' averaged losses are the global batch's token mean; at least 1. PPO and GRPO take it once a batch."""
+    return average_over_ranks(mask.sum()).clamp(min=1)

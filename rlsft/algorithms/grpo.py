@@ -13,8 +13,8 @@ import torch
 from tensordict import TensorDict
 from torch import nn
 
-from rlsft.algorithms.base import Algorithm, LossOutput
-from rlsft.algorithms.policy_gradient import clipped_surrogate, k3_kl, real_steps
+from rlsft.algorithms.base import Algorithm, LossOutput, real_steps
+from rlsft.algorithms.policy_gradient import clipped_surrogate, k3_kl
 from rlsft.errors import RLSFTError
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import torch
 
 from rlsft.algorithms.importance_weights import effective_sample_size
-from rlsft.distributed import average_over_ranks
 
 
 def k3_kl(log_ratio: torch.Tensor) -> torch.Tensor:
@@ -21,12 +20,6 @@ def k3_kl(log_ratio: torch.Tensor) -> torch.Tensor:
     return log_ratio.exp() - 1 - log_ratio
 
 
-def real_steps(mask: torch.Tensor) -> torch.Tensor:
-    """A token mean's denominator: the real steps of `mask`, split over ranks the mean over the ranks, so that
-    the ranks' averaged losses are the global batch's token mean (as nll_loss's); at least 1."""
-    return average_over_ranks(mask.sum()).clamp(min=1)
-
-
 def clipped_surrogate(
     log_prob: torch.Tensor,
     sample_log_prob: torch.Tensor,
@@ -36,7 +29,7 @@ def clipped_surrogate(
     clip_epsilon: float,
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """Token-mean clipped surrogate over [B, T] steps, with its ratio diagnostics. `steps` is the mean's
-    denominator, `real_steps(mask)`: the caller takes it once a batch, for its other token means too."""
+    denominator, `base.real_steps(mask)`: the caller takes it once a batch, for its other token means too."""
     log_ratio = log_prob - sample_log_prob
     ratio = log_ratio.exp()
     surrogate = torch.minimum(ratio * advantage, ratio.clamp(1 - clip_epsilon, 1 + clip_epsilon) * advantage)

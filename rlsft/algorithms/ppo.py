@@ -12,8 +12,8 @@ from __future__ import annotations
 from tensordict import TensorDict
 from torch import nn
 
-from rlsft.algorithms.base import Algorithm, LossOutput
-from rlsft.algorithms.policy_gradient import clipped_surrogate, real_steps
+from rlsft.algorithms.base import Algorithm, LossOutput, real_steps
+from rlsft.algorithms.policy_gradient import clipped_surrogate
 from rlsft.distributed import mean_std_over_ranks
 from rlsft.errors import RLSFTError
 
