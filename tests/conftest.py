@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
+import absl.logging
 import gymnasium
 import h5py
 import numpy as np
@@ -15,6 +17,11 @@ from minari import EpisodeData
 from rlsft.data import write_minari
 
 ENV_ID = "Hopper-v5"
+
+# absl's log handler (tensorboard and rliable import absl) holds the sys.stderr of its import, pytest's capture
+# then, and closes that stream when hydra's logging setup in a later test closes every handler while a capsys
+# fixture has replaced sys.stderr, and pytest's capture fails. It leaves sys.__stderr__ open: point it there.
+absl.logging.get_absl_handler().python_handler.stream = sys.__stderr__
 
 if "PYTEST_XDIST_WORKER" in os.environ:  # `pytest -n 2`: a thread a worker, two workers on two cores, not four threads
     torch.set_num_threads(1)

@@ -17,9 +17,9 @@ from torch import nn
 from torchrl.modules import MLP
 from torchrl.objectives.value.functional import reward2go
 
-from rlsft.algorithms.base import Algorithm, LossOutput, check_reduction, nll_loss
+from rlsft.algorithms.base import Algorithm, LossOutput, check_reduction, nll_loss, real_steps
 from rlsft.algorithms.importance_weights import check_clip_bounds, importance_weights
-from rlsft.distributed import average_over_ranks, mean_std_over_ranks
+from rlsft.distributed import mean_std_over_ranks
 from rlsft.errors import RLSFTError
 
 
@@ -61,7 +61,7 @@ class AWR(Algorithm):
         mask = batch["mask"]
         target = reward2go(batch["next", "reward"], batch["next", "done"], self.gamma).squeeze(-1) / self.value_scale
         value = self.value(policy.normalize(batch["observation"])).squeeze(-1)
-        value_loss = ((value - target).pow(2) * mask).sum() / average_over_ranks(mask.sum())
+        value_loss = ((value - target).pow(2) * mask).sum() / real_steps(mask)
         advantage = (target - value).detach()[mask.bool()]
         mean, std = mean_std_over_ranks(advantage)
         standardised = advantage.new_zeros(mask.shape).masked_scatter(mask.bool(), (advantage - mean) / (std + 1e-8))
