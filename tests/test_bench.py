@@ -112,8 +112,13 @@ def test_an_unfinished_suite_and_a_bad_suite_are_one_sentence(tmp_path, capsys):
     (tmp_path / "text.json").write_text(json.dumps({"suite": "text", "tasks": {}}))
     assert main(["bench", "control", "size=quick", f"root={tmp_path}", f"beside={tmp_path}/text.json"]) == 2
     assert "is a report of the text suite; name a control suite's control.json" in capsys.readouterr().err
+    assert main(["bench", "control", "size=quick", "train=false", f"root={tmp_path}", "tasks=[]"]) == 2
+    assert "tasks=[] names no task; name some of ['hopper-medium-replay'" in capsys.readouterr().err
     assert main(["bench", "contrl"]) == 2
     assert "Unknown bench suite 'contrl' (did you mean control?)" in capsys.readouterr().err
+    for methods in ("[]", "[sft,iw_polcy]"):
+        assert main(["bench", "bound", "size=quick", f"methods={methods}", f"results={tmp_path}"]) == 2
+        assert "must name some of ['sft', 'iw_policy', 'iw_ema', 'iw_copy']" in capsys.readouterr().err
     for suite in ("control", "text", "bound", "speed"):
         assert main(["bench", suite, "size=huge"]) == 2
         assert "Unknown bench size 'huge'" in capsys.readouterr().err

@@ -274,6 +274,12 @@ def test_the_default_main_job_resolves(capsys) -> None:
     assert cfg["learner"]["steps"] == expected_steps and cfg["reference"]["learner"]["lr"] == 1e-3
     assert cfg["algorithm"]["options"]["alpha"] == 10.0 and cfg["algorithm"]["curation"]["levels"] == [0.9, 0.95, 0.98]
     assert main(["train", "--cfg"]) == 0 and "medium-replay" in capsys.readouterr().out
+    # the commands that name an action or a suite first print the config that command composes
+    assert main(["bench", "control", "size=quick", "--cfg"]) == 0 and "suite: control" in capsys.readouterr().out
+    assert main(["data", "make", "env=walker2d", "--cfg"]) == 0 and "id: Walker2d-v5" in capsys.readouterr().out
+    assert main(["bench", "contrl", "--cfg"]) == 2 and "(did you mean control?)" in capsys.readouterr().err
+    assert main(["bench", "control", "sizes.quick.seed=3"]) == 2  # the hint names a command that exists
+    assert "`rlsft bench control --cfg` lists the keys" in capsys.readouterr().err
     from rlsft.data.making import behaviour_record, policy_folder
 
     assert behaviour_record("hopper", policy_folder(0))[

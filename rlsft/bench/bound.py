@@ -34,6 +34,7 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from rlsft.algorithms.iw_sft import IWSFT
 from rlsft.algorithms.sft import SFT
 from rlsft.bench.report import environment
+from rlsft.errors import RLSFTError
 from rlsft.learner import Learner, LearnerConfig
 
 matplotlib.use("Agg")
@@ -113,8 +114,11 @@ def objective_and_bounds(task: Task, policy: nn.Module, reference: nn.Module, q:
     return {"J": float((log_p.exp() * mass).sum()), "B_sft": bound(log_ref), "B_iw": bound(log_q)}
 
 
+METHODS = ("sft", "iw_policy", "iw_ema", "iw_copy")  # SFT, and iw-SFT with q = the policy, its EMA, a copy
+
+
 def train(task: Task, method: str, steps: int, lr: float, ema_decay: float, copy_every: int) -> list[dict]:
-    """J and the bounds after each of `steps` gradient steps of `method` (sft | iw_policy | iw_ema | iw_copy)."""
+    """J and the bounds after each of `steps` gradient steps of `method`, one of METHODS."""
     torch.manual_seed(0)
     reference, policy = (
         TabularPolicy(task.num_states, task.num_actions),
@@ -165,6 +169,8 @@ def plot(results: dict, path: Path) -> None:
 
 def run(cfg: DictConfig) -> dict:
     size = cfg.sizes[cfg.size]
+    if not cfg.methods or any(method not in METHODS for method in cfg.methods):
+        raise RLSFTError(f"methods={list(cfg.methods)} must name some of {list(METHODS)}; fix that override.")
     tasks = [bandit(), sequences(**size.sequences)]
     results = {
         task.name.split(" ")[0]: {method: train(task, method, size.steps, cfg.lr, cfg.ema_decay, cfg.copy_every)

@@ -49,6 +49,8 @@ def chosen_tasks(cfg: DictConfig) -> list[str]:
     if cfg.tasks is None:
         return offered
     named = [cfg.tasks] if isinstance(cfg.tasks, str) else list(cfg.tasks)
+    if not named:
+        raise RLSFTError(f"tasks=[] names no task; name some of {offered}, or leave tasks= out for all of them.")
     for name in named:
         if name not in offered:
             raise RLSFTError(
@@ -227,6 +229,8 @@ def sweep(cfg: DictConfig, task: str, method: str, seeds: list[int]) -> None:
 def run(cfg: DictConfig) -> dict:
     """Train every run of the size that is not finished (train=true), then write the report."""
     size = cfg.sizes[cfg.size]
+    if not cfg.methods:
+        raise RLSFTError(f"The {cfg.suite} suite has no method left to run; delete fewer with ~methods.<name>.")
     beside = beside_report(cfg.beside, cfg.suite)  # a bad beside= is said before the training, not after it
     if cfg.train:  # only the runs not finished (no summary in their folder) are swept
         for task in chosen_tasks(cfg):

@@ -73,6 +73,7 @@ def compose_config(name: str, overrides: list[str]) -> DictConfig:
     """The composed config `name` with command-line overrides, checked for unknown choices and keys
     (training without `budget=` takes `default_budget`'s)."""
     choices = checked_choices(overrides)
+    command = name.replace("/", " ")  # bench/control is `rlsft bench control`
     if name == "train":
         overrides = default_budget(overrides)
     try:
@@ -81,11 +82,11 @@ def compose_config(name: str, overrides: list[str]) -> DictConfig:
         unknown = re.match(r"Could not override '([^']+)'", str(error))
         if unknown is None:
             raise RLSFTError(
-                f"Bad override ({reason(error)}); write key=value with a key from `rlsft {name} --cfg`."
+                f"Bad override ({reason(error)}); write key=value with a key from `rlsft {command} --cfg`."
             ) from error
         keys = config_keys(OmegaConf.to_container(compose(name, choices + search_paths(overrides)), resolve=False))
         raise RLSFTError(
-            f"Unknown config key {unknown.group(1)!r}{did_you_mean(unknown.group(1), keys)}; `rlsft {name} --cfg`"
+            f"Unknown config key {unknown.group(1)!r}{did_you_mean(unknown.group(1), keys)}; `rlsft {command} --cfg`"
             f" lists the keys, and +{unknown.group(1)}=<value> adds a new one."
         ) from error
     return with_parts(cfg, search_paths(overrides)) if name == "train" else cfg
