@@ -114,6 +114,9 @@ def test_an_unfinished_suite_and_a_bad_suite_are_one_sentence(tmp_path, capsys):
     assert "is a report of the text suite; name a control suite's control.json" in capsys.readouterr().err
     assert main(["bench", "control", "size=quick", "train=false", f"root={tmp_path}", "tasks=[]"]) == 2
     assert "tasks=[] names no task; name some of ['hopper-medium-replay'" in capsys.readouterr().err
+    every_method = [f"~methods.{method}" for method in compose_config("bench/control", []).methods]
+    assert main(["bench", "control", "size=quick", "train=false", f"root={tmp_path}", *every_method]) == 2
+    assert "The control suite has no method left to run" in capsys.readouterr().err
     assert main(["bench", "contrl"]) == 2
     assert "Unknown bench suite 'contrl' (did you mean control?)" in capsys.readouterr().err
     for methods in ("[]", "[sft,iw_polcy]"):
