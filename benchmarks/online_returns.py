@@ -92,6 +92,8 @@ def main() -> None:
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--frames", type=int, default=1_000_000, help="environment steps of each run trained here")
     parser.add_argument("--train", action="store_true", help="train the runs that are missing")
+    parser.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE",
+                        help="more `rlsft train` overrides for the runs trained here, e.g. evaluation.snapshots=true")  # fmt: skip
     parser.add_argument("--out", type=Path, help="default: benchmarks/results/<algorithm>_returns.md")
     args = parser.parse_args()
     algorithm, reference = args.algorithm, REFERENCE[args.algorithm]
@@ -125,6 +127,7 @@ def main() -> None:
                         frames,
                         f"run_dir={run_dir}",
                         "progress=false",
+                        *args.set,
                     ]
                 )
             if (run_dir / "summary.json").exists():
