@@ -63,10 +63,10 @@ def test_control_quick_trains_reports_and_rebuilds_from_the_runs(tmp_path, capsy
         means = [f"{rows[column]['final']['mean']:.1f}" for column in ("pi_ref", "bc", "iw_sft_q", "awr")]
         assert all(f"{mean} → {mean}" in section for mean in means) and f"| {name} |" in section
 
-    # the same root holds version 0's runs: a bench of version 1's datasets refuses them rather than reading them
+    # the same root holds version 2's runs (the default): a bench of version 1's datasets refuses them
     assert main([*common, "version=1", "train=false", f"results={tmp_path / 'v1'}"]) == 2
     error = capsys.readouterr().err
-    assert "holds a finished run with data=rlsft/hopper/medium-replay-s3000-v0, not the" in error
+    assert "holds a finished run with data=rlsft/hopper/medium-replay-s3000-v2, not the" in error
     assert "pass another root=" in error and not (tmp_path / "v1").exists()
 
 
