@@ -137,9 +137,10 @@ def run_data(overrides: list[str]) -> dict:
     if action == "policies":
         command = "rlsft data policies " + " ".join(overrides)
         root = making.policy_folder(cfg.version)
-        checked_options(making.export_policies, {"replay_snapshots": cfg.replay_snapshots}, where="")
+        settings = {"replay_snapshots": cfg.replay_snapshots, "replace": cfg.replace}
+        checked_options(making.export_policies, settings, where="")
         dims = env_dims(cfg.env.id)
-        return making.export_policies(cfg.run_dir, cfg.env.name, *dims, command, root, cfg.replay_snapshots)
+        return making.export_policies(cfg.run_dir, cfg.env.name, *dims, command, root, **settings)
     raise RLSFTError(f"Unknown data action {action!r}; use `rlsft data make ...` or `rlsft data policies ...`.")
 
 

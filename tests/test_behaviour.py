@@ -10,7 +10,7 @@ import torch
 from rlsft import checkpoint
 from rlsft.checkpoint import seed_everything
 from rlsft.cli import compose_config, main
-from rlsft.data import load_dataset
+from rlsft.data import load_dataset, making
 from rlsft.data.making import (
     VERSIONS,
     behaviour_record,
@@ -109,8 +109,25 @@ def test_policies_need_a_finished_run_of_the_env(shipped, tmp_path, capsys) -> N
     root = tmp_path / "policies"
     write_policies(root / "walker2d", {"expert": {"w": torch.ones(2)}}, {"made": "before"})
     with pytest.raises(RLSFTError, match="was trained in env 'hopper', not 'walker2d'"):
-        export_policies(shipped["run_dir"], "walker2d", 17, 6, "test", root)
+        export_policies(shipped["run_dir"], "walker2d", 17, 6, "test", root, replace=True)
     assert json.loads((root / "walker2d" / "record.json").read_text()) == {"made": "before"}
+
+
+def test_shipped_policies_are_replaced_only_when_asked(shipped, tmp_path, monkeypatch, capsys) -> None:
+    """A version's datasets are made from its policies: shipping a run over them needs replace=true. The
+    package's policy folder is a temporary one here, so that no test can write over the shipped policies."""
+    monkeypatch.setattr(making, "POLICY_DIR", tmp_path)
+    write_policies(policy_folder(0) / "hopper", {"expert": {"w": torch.ones(2)}}, {"made": "before"})
+    argv = ["data", "policies", "env=hopper", "version=0", f"run_dir={shipped['run_dir']}"]
+    assert main(argv) == 2
+    assert "hopper holds the hopper policies that this version's datasets are made from; pass replace=true" in (
+        capsys.readouterr().err
+    )
+    assert json.loads((tmp_path / "v0" / "hopper" / "record.json").read_text()) == {"made": "before"}
+    assert main([*argv, "replace=maybe"]) == 2 and "replace='maybe'" in capsys.readouterr().err
+    assert main([*argv, "replace=true"]) == 0
+    record = json.loads((tmp_path / "v0" / "hopper" / "record.json").read_text())
+    assert record["command"] == f"rlsft data policies {' '.join(argv[2:])} replace=true"
 
 
 def test_a_failed_write_keeps_the_policies_it_would_replace(tmp_path) -> None:

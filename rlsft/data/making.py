@@ -327,6 +327,7 @@ def export_policies(
     command: str,
     root: Path,
     replay_snapshots: int = 16,
+    replace: bool = False,
 ) -> dict:
     """Pick expert (final) and medium (a third of its return) from a PPO or SAC run and ship the policies that act.
 
@@ -338,10 +339,16 @@ def export_policies(
     the untrained policy (step 0) to medium, each rolled out for half the frames collected
     in the interval before it and half of those in the interval after it. At most `replay_snapshots` of them
     ship, evenly spaced from step 0 to medium (a run that snapshots every 2000 steps would ship a hundred).
+    Policies shipped before for the env are replaced only with `replace`: a version's datasets are made from them.
     """
     if replay_snapshots < 2:
         raise RLSFTError(f"replay_snapshots={replay_snapshots} must be 2 or more: step 0 and medium; fix the override.")
     run_dir, final = finished_run(run_dir, env_name)
+    if (root / env_name).exists() and not replace:
+        raise RLSFTError(
+            f"{root / env_name} holds the {env_name} policies that this version's datasets are made from; pass"
+            " replace=true to replace them with this run's."
+        )
     snapshots = run_snapshots(run_dir)
     logged = logged_returns(run_dir / "train.csv")
     expert_return = sampled_return(logged, logged[-1][0]) if logged else float("nan")
