@@ -161,6 +161,7 @@ def test_one_loss_implementation_serves_both_domains():
         # these two trained silently
         (["env=arithmetic", "algorithm=grpo", "algorithm.options.kl_coef=-1"], "kl_coef=-1 not negative"),
         (["env=arithmetic", "algorithm=grpo", "algorithm.options.clip_epsilon=0"], "clip_epsilon=0 must be positive"),
+        (["env=arithmetic", "algorithm=grpo", "algorithm.rollout.samples_per_prompt=1"], "a group of one"),
     ],
 )
 def test_text_mistakes_get_one_sentence(overrides, message, tmp_path, capsys):

@@ -48,6 +48,11 @@ class TextRolloutSource:
         ]
         if small:
             raise RLSFTError(f"{', '.join(small)} cannot be below 1; set it to 1 or more.")
+        if samples_per_prompt < 2:  # GRPO's advantage is a reward minus its group's mean (TRL refuses too)
+            raise RLSFTError(
+                "algorithm.rollout.samples_per_prompt=1 makes each prompt a group of one, whose reward minus the"
+                " group's mean is 0, so nothing would be learnt; set it to 2 or more."
+            )
         if not temperature >= 0:  # NaN too
             raise RLSFTError(f"algorithm.rollout.temperature={temperature} must not be negative (0: greedy); fix it.")
         self.share = distributed.share(prompts_per_batch, "algorithm.rollout.prompts_per_batch", data_parallel)
