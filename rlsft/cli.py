@@ -172,6 +172,16 @@ def run_hydra_train(args: argparse.Namespace) -> int:
     return 2 if result["failed"] else 0
 
 
+def out_of_memory(error: BaseException) -> bool:
+    """An allocation that failed: Python's MemoryError, torch's CPU allocator ("can't allocate memory") or
+    torch.OutOfMemoryError (CUDA), matched by name so that the CLI imports no torch before a command runs."""
+    return (
+        isinstance(error, MemoryError)
+        or type(error).__name__ == "OutOfMemoryError"
+        or "can't allocate memory" in str(error)
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="rlsft", description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     parser.add_argument("command", choices=sorted(COMMANDS))
@@ -203,6 +213,15 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"rlsft: error: Cannot read or write{where} ({error.strerror or reason(error)}); check that path, its"
             " permissions and the free space, or pass another run_dir= / data_dir=.",
+            file=sys.stderr,
+        )
+        return 2
+    except (MemoryError, RuntimeError) as error:  # torch's CPU allocator raises RuntimeError, CUDA's a subclass
+        if not out_of_memory(error):
+            raise
+        print(
+            f"rlsft: error: Out of memory ({str(error).splitlines()[0]}); lower learner.batch_size (or the policy's or"
+            " the sampler's sizes) or free memory; a run resumes from its last checkpoint.",
             file=sys.stderr,
         )
         return 2

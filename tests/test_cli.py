@@ -167,7 +167,10 @@ def test_user_errors_are_one_sentence(hopper_minari, data_dir, tmp_path, capsys)
         (["algorithm=sft", "algorithm.curation.levels=abc"], "must be numbers"),
         (["algorithm=sft", "algorithm.rounds.every=-1"], "algorithm.rounds.every=-1 must be a whole number"),  # ran
         (["algorithm=sft", "algorithm.rounds.every=true"], "algorithm.rounds.every=True must be a whole number"),
+        (["algorithm=iw_sft", "algorithm.options.alpha=-1"], "algorithm.options.alpha=-1 must not be negative"),  # ran
         (["run_dir=/proc/rlsft-run"], "Cannot read or write /proc/rlsft-run"),
+        # 10^12 trajectories: the sampler's index alone is 8 TB, refused by any machine's allocator (was a traceback)
+        (["learner.batch_size=1000000000000"], "Out of memory ("),
     ],
 )
 def test_bad_settings_are_one_sentence(overrides, words, hopper_minari, data_dir, tmp_path, capsys):

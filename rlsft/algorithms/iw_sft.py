@@ -56,6 +56,8 @@ class IWSFT(Algorithm):
             raise RLSFTError(
                 f"algorithm.options.ema_decay={ema_decay} must lie in [0, 1] and copy_every={copy_every} be positive."
             )
+        if not alpha >= 0:  # NaN too; alpha < 0 would favour the trajectories q finds less likely than pi_ref
+            raise RLSFTError(f"algorithm.options.alpha={alpha} must not be negative (0: SFT's weights); fix it.")
         check_clip_bounds((w_min, w_max), "algorithm.options.w_min/w_max")
         check_clip_bounds(per_step_clip, "algorithm.options.per_step_clip")
         self.alpha, self.w_min, self.w_max = alpha, w_min, w_max
