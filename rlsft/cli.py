@@ -20,7 +20,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from rlsft.configs import default_budget
 from rlsft.configs.compose import compose_config
-from rlsft.errors import RLSFTError, did_you_mean, reason, rlsft_cause
+from rlsft.errors import RLSFTError, did_you_mean, out_of_memory, reason, rlsft_cause
 from rlsft.sweep import check, hydra_app, multirun
 
 if TYPE_CHECKING:  # the commands import what they run when they run
@@ -172,16 +172,6 @@ def run_hydra_train(args: argparse.Namespace) -> int:
     return 2 if result["failed"] else 0
 
 
-def out_of_memory(error: BaseException) -> bool:
-    """An allocation that failed: Python's MemoryError, torch's CPU allocator ("can't allocate memory") or
-    torch.OutOfMemoryError (CUDA), matched by name so that the CLI imports no torch before a command runs."""
-    return (
-        isinstance(error, MemoryError)
-        or type(error).__name__ == "OutOfMemoryError"
-        or "can't allocate memory" in str(error)
-    )
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="rlsft", description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     parser.add_argument("command", choices=sorted(COMMANDS))
@@ -217,13 +207,9 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 2
     except (MemoryError, RuntimeError) as error:  # torch's CPU allocator raises RuntimeError, CUDA's a subclass
-        if not out_of_memory(error):
+        if (sentence := out_of_memory(error)) is None:
             raise
-        print(
-            f"rlsft: error: Out of memory ({str(error).splitlines()[0]}); lower learner.batch_size (or the policy's or"
-            " the sampler's sizes) or free memory; a run resumes from its last checkpoint.",
-            file=sys.stderr,
-        )
+        print(f"rlsft: error: {sentence}", file=sys.stderr)
         return 2
     except OmegaConfBaseException as error:  # a config value that cannot be resolved or has the wrong type
         cause = rlsft_cause(error)

@@ -30,3 +30,18 @@ def did_you_mean(word: str, options: list[str]) -> str:
     """' (did you mean X?)' for the option nearest to a mistyped `word`, else ''."""
     close = difflib.get_close_matches(word, options, n=1, cutoff=0.8)
     return f" (did you mean {close[0]}?)" if close else ""
+
+
+def out_of_memory(error: BaseException) -> RLSFTError | None:
+    """The sentence for an allocation that failed (MemoryError, torch's CPU allocator's "can't allocate memory",
+    torch.OutOfMemoryError on CUDA, matched by name: no torch import here), else None."""
+    if not (
+        isinstance(error, MemoryError)
+        or type(error).__name__ == "OutOfMemoryError"
+        or "can't allocate memory" in str(error)
+    ):
+        return None
+    return RLSFTError(
+        f"Out of memory ({reason(error)}); lower learner.batch_size (or the policy's or the sampler's sizes) or free"
+        " memory; a run resumes from its last checkpoint."
+    )

@@ -24,7 +24,7 @@ from omegaconf import DictConfig
 
 from rlsft.configs.compose import checked_choices, compose_config, search_paths, with_parts
 from rlsft.distributed import launched_rank
-from rlsft.errors import RLSFTError
+from rlsft.errors import RLSFTError, out_of_memory
 
 RESULT = "result.json"
 
@@ -58,9 +58,12 @@ def hydra_app(name: str, flags: list[str], overrides: list[str], task: Callable[
             if name == "train":  # a mix's parts, composed as compose_config composes them
                 cfg = with_parts(cfg, search_paths(list(HydraConfig.get().overrides.hydra)))
             result = {"summary": task(cfg)}
-        except RLSFTError as error:
-            print(f"rlsft: error: {error}", file=sys.stderr)
-            result = {"error": str(error)}
+        except (RLSFTError, MemoryError, RuntimeError) as error:  # a job's out of memory is its own sentence too
+            sentence = error if isinstance(error, RLSFTError) else out_of_memory(error)
+            if sentence is None:
+                raise
+            print(f"rlsft: error: {sentence}", file=sys.stderr)
+            result = {"error": str(sentence)}
         if launched_rank() > 0:  # a job of several tasks (tasks_per_node): rank 0 reports it
             return
         output = Path(HydraConfig.get().runtime.output_dir)

@@ -53,6 +53,10 @@ def test_a_failed_job_is_its_own_sentence_and_the_sweep_goes_on(hopper_minari, d
     result = json.loads(output.out)
     assert result["failed"] == 2 and sum("summary" in job for job in result["jobs"]) == 2  # 2 seeds x 2 rates
     assert output.err.count("rlsft: error: learner.lr is out of range") == 2
+    # a job that runs out of memory (10^12 trajectories a step) is its own sentence too, not hydra's traceback
+    assert main(sweep(hopper_minari, data_dir, tmp_path / "big", "learner.batch_size=1000000000000")) == 2
+    output = capsys.readouterr()
+    assert json.loads(output.out)["failed"] == 2 and output.err.count("rlsft: error: Out of memory (") == 2
 
 
 def test_sweep_mistakes_are_one_sentence_before_anything_runs(hopper_minari, data_dir, tmp_path, capsys):
