@@ -121,6 +121,8 @@ def test_user_errors_are_one_sentence(hopper_minari, data_dir, tmp_path, capsys)
     )
     assert "Unknown dataset kind 'great'" in error_of(["data", "make", "kind=great", f"data_dir={data_dir}"], capsys)
     assert "does not exist" in error_of(["evaluate", f"checkpoint={tmp_path / 'none.pt'}"], capsys)
+    # a group choice the command's config lacks (the checkpoint names the env) was hydra's traceback
+    assert "`rlsft evaluate` takes no env= choice" in error_of(["evaluate", "checkpoint=x.pt", "env=walker2d"], capsys)
     done = tmp_path / "done"
     assert main(small_run(hopper_minari, data_dir, done, "algorithm=bc", "learner.steps=5")) == 0
     assert "another run ('bc on" in error_of(small_run(hopper_minari, data_dir, done, "algorithm=sft"), capsys)

@@ -84,6 +84,11 @@ def compose_config(name: str, overrides: list[str]) -> DictConfig:
             raise RLSFTError(
                 f"Bad override ({reason(error)}); write key=value with a key from `rlsft {command} --cfg`."
             ) from error
+        if "No match in the defaults list" in str(error):  # a group choice (env=...) this command's config lacks
+            raise RLSFTError(
+                f"`rlsft {command}` takes no {unknown.group(1)}= choice (its config has no such group); drop it, or"
+                f" see `rlsft {command} --cfg`."
+            ) from error
         keys = config_keys(OmegaConf.to_container(compose(name, choices + search_paths(overrides)), resolve=False))
         raise RLSFTError(
             f"Unknown config key {unknown.group(1)!r}{did_you_mean(unknown.group(1), keys)}; `rlsft {command} --cfg`"
