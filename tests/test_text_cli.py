@@ -162,6 +162,9 @@ def test_one_loss_implementation_serves_both_domains():
         (["env=arithmetic", "algorithm=grpo", "algorithm.options.kl_coef=-1"], "kl_coef=-1 not negative"),
         (["env=arithmetic", "algorithm=grpo", "algorithm.options.clip_epsilon=0"], "clip_epsilon=0 must be positive"),
         (["env=arithmetic", "algorithm=grpo", "algorithm.rollout.samples_per_prompt=1"], "a group of one"),
+        # a traceback from range() in the sampler
+        (["env=arithmetic", "generation.completions_per_call=0"], "completions_per_call=0 must be a positive whole"),
+        (["env=arithmetic", "env.max_new_tokens=0"], "env.max_new_tokens=0 must be a positive whole number"),
     ],
 )
 def test_text_mistakes_get_one_sentence(overrides, message, tmp_path, capsys):

@@ -21,6 +21,7 @@ from tensordict import TensorDict
 from rlsft.envs.generation import Generator
 from rlsft.envs.text import TextExample
 from rlsft.envs.verifiers import Verifier
+from rlsft.errors import RLSFTError
 from rlsft.policies.causal_lm import decode_responses, encode_prompts
 
 if TYPE_CHECKING:  # the tokenizer's type alone: transformers loads when a model does
@@ -49,6 +50,9 @@ class TextSampler:
         max_new_tokens: int,
         completions_per_call: int = 64,
     ) -> None:
+        sizes = {"env.max_new_tokens": max_new_tokens, "generation.completions_per_call": completions_per_call}
+        if bad := [f"{key}={size!r}" for key, size in sizes.items() if not (type(size) is int and size >= 1)]:
+            raise RLSFTError(f"{' and '.join(bad)} must be a positive whole number; fix the override.")
         self.generator, self.tokenizer, self.verifier = generator, tokenizer, verifier
         self.max_new_tokens, self.completions_per_call = max_new_tokens, completions_per_call
 
