@@ -56,7 +56,8 @@ def train(cfg: DictConfig) -> dict[str, float | str] | None:
     config_text = OmegaConf.to_yaml(cfg, resolve=True)
     final = fit(learner, experiment.source, run_dir, loop, config_text, label, experiment.evaluate, experiment.metadata)
     summary = {"algorithm": cfg.algorithm.name, "env": env, "data": experiment.data, "steps": learner.step}
-    summary.update(experiment.about, episodes=loop.evaluation.episodes, **final)
+    summary.update({key: value() if callable(value) else value for key, value in experiment.about.items()})
+    summary.update(episodes=loop.evaluation.episodes, **final)
     score, main = experiment.score, distributed.is_main()
     del learner, experiment  # an FSDP policy holds the process group: let go of it before the group is destroyed
     distributed.stop()  # the ranks are done with each other: rank 0 writes the summary alone

@@ -85,6 +85,10 @@ def test_ppo_trains_end_to_end_through_the_cli(tmp_path, capsys) -> None:
     assert main(argv) == 0
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["steps"] == 4 * 2 * 4  # 1024 frames = 4 rollouts of 2 x 128, 2 epochs, 4 minibatches
+    assert summary["frames"] == 1024
+    short = tmp_path / "short"  # 100 frames buy one whole rollout of 2 x 128: the summary says what was collected
+    assert main([*argv[:3], f"run_dir={short}", "algorithm.rollout.frames=100", *argv[5:]]) == 0
+    assert json.loads((short / "summary.json").read_text())["frames"] == 256
     header = (run_dir / "train.csv").read_text().splitlines()[0].split(",")
     assert {"policy_loss", "value_loss", "clip_fraction", "approx_kl", "frames", "episode_return"} <= set(header)
 

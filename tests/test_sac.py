@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 from pathlib import Path
 
 import pytest
@@ -35,6 +36,8 @@ def test_a_sac_run_stopped_and_started_again_ends_as_one_that_was_not(tmp_path, 
     train = rows(straight)
     assert [row["loss"] for row in rows(stopped)] == [row["loss"] for row in train]
     assert float(train[-1]["frames"]) == 100 + 120  # the random steps, then one env step a gradient step
+    for folder in (straight, stopped):  # the frames collected, not the replay.frames setting learner.steps overrode
+        assert json.loads((folder / "summary.json").read_text())["frames"] == 100 + 120
     assert float(train[-1]["alpha"]) < 1.0  # the temperature moves from its start (alpha = 1) toward -dim(A)
     states = [checkpoint.load(folder / "checkpoint.pt")["learner"] for folder in (straight, stopped)]
     for part in ("policy", "algorithm"):  # the actor, and the critics, their targets and log alpha

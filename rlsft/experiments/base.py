@@ -33,7 +33,7 @@ class Experiment:
     evaluate: Evaluate
     data: str  # what the batches come from, for labels and the summary
     score: str  # the evaluation metric the learning curve shows
-    about: dict = field(default_factory=dict)  # extra summary entries
+    about: dict = field(default_factory=dict)  # extra summary entries; a callable is read when training ends
     metadata: dict = field(default_factory=dict)  # stored in every checkpoint
 
 

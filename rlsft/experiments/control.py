@@ -147,7 +147,9 @@ def online_experiment(
     scores = (float(cfg.env.ref_min_score), float(cfg.env.ref_max_score))
     return Experiment(
         policy, source, learner_config.sized_for(0), episode_evaluation(policy, cfg.env, cfg.seed + 10_000, scores),
-        algorithm.source, "normalized_score", about={"frames": settings.frames}, metadata={"score_range": list(scores)},
+        # the frames collected, every rank's: whole rollouts, so not always algorithm.<key>.frames itself
+        algorithm.source, "normalized_score", about={"frames": lambda: source.frames},
+        metadata={"score_range": list(scores)},
     )  # fmt: skip
 
 
