@@ -100,27 +100,22 @@ def run_export(overrides: list[str]) -> dict:
     return {"checkpoint": str(path), "step": state["learner"]["step"], **policy.export(out)}
 
 
-def leading_word(overrides: list[str]) -> tuple[str, list[str]]:
-    """`data make k=v` and `bench control k=v` name an action or a suite before their overrides; "" where not."""
-    return (overrides[0], overrides[1:]) if overrides and "=" not in overrides[0] else ("", overrides)
-
-
-def bench_config(suite: str) -> str:
-    """The config a bench suite composes, once `suite` is known to be one."""
-    from rlsft.bench import SUITES
-
-    if suite not in SUITES:
-        raise RLSFTError(f"Unknown bench suite {suite!r}{did_you_mean(suite, sorted(SUITES))}; run `rlsft bench"
-                         f" <suite> size=quick|full` with a suite of {sorted(SUITES)}.")  # fmt: skip
-    return f"bench/{suite}"
-
-
-def config_to_print(command: str, overrides: list[str]) -> DictConfig:
-    """What `rlsft <command> [action|suite] ... --cfg` prints: the config that command composes."""
-    word, rest = leading_word(overrides)
+def composed(command: str, overrides: list[str]) -> tuple[str, list[str], DictConfig]:
+    """The config `rlsft <command> ...` runs with (and `--cfg` prints): `data make k=v` and `bench control k=v`
+    name an action or a suite before their overrides, a bench suite its own config. Returns that word ("" where
+    none), the overrides after it and the composed config."""
+    word, rest = ("", overrides)
+    if command in ("data", "bench") and overrides and "=" not in overrides[0]:
+        word, rest = overrides[0], overrides[1:]
+    name = command
     if command == "bench":
-        return compose_config(bench_config(word), rest)
-    return compose_config(command, rest if command == "data" else overrides)
+        from rlsft.bench import SUITES
+
+        if word not in SUITES:
+            raise RLSFTError(f"Unknown bench suite {word!r}{did_you_mean(word, sorted(SUITES))}; run `rlsft bench"
+                             f" <suite> size=quick|full` with a suite of {sorted(SUITES)}.")  # fmt: skip
+        name = f"bench/{word}"
+    return word, rest, compose_config(name, rest)
 
 
 def run_data(overrides: list[str]) -> dict:
@@ -128,8 +123,7 @@ def run_data(overrides: list[str]) -> dict:
     from rlsft.envs.control import ControlEnv, env_dims
     from rlsft.options import checked_options
 
-    action, overrides = leading_word(overrides)
-    cfg = compose_config("data", overrides)
+    action, overrides, cfg = composed("data", overrides)
     if action == "make":
         settings = {key: cfg[key] for key in ("kind", "steps", "data_dir", "seed", "num_envs", "version")}
         checked_options(making.make_dataset, settings, where="", supplied=("env",))  # steps=abc is one sentence
@@ -147,8 +141,7 @@ def run_data(overrides: list[str]) -> dict:
 def run_bench(overrides: list[str]) -> dict:
     from rlsft.bench import SUITES
 
-    suite, overrides = leading_word(overrides)
-    cfg = compose_config(bench_config(suite), overrides)
+    suite, _, cfg = composed("bench", overrides)
     if cfg.size not in cfg.sizes:  # every suite's YAML names its sizes
         raise RLSFTError(
             f"Unknown bench size {cfg.size!r}{did_you_mean(cfg.size, sorted(cfg.sizes))}; choose one of {sorted(cfg.sizes)}."
@@ -192,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.multirun:
             raise RLSFTError(f"-m sweeps `rlsft train`, not `rlsft {args.command}`; drop -m.")
         if args.cfg:
-            print(OmegaConf.to_yaml(config_to_print(args.command, args.overrides), resolve=args.resolve))
+            print(OmegaConf.to_yaml(composed(args.command, args.overrides)[2], resolve=args.resolve))
             return 0
         result = COMMANDS[args.command](args.overrides)
     except RLSFTError as error:
