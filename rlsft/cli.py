@@ -44,8 +44,20 @@ def run_train(overrides: list[str]) -> dict | None:
     return train_task(compose_config("train", overrides))
 
 
+def interpolation_in(node: object, key: str = "") -> str | None:
+    """`key=value` of the first value holding an interpolation (`${...}`) in a config's plain containers."""
+    if isinstance(node, dict | list):
+        items = node.items() if isinstance(node, dict) else enumerate(node)
+        return next((found for name, value in items if (found := interpolation_in(value, f"{key}.{name}"))), None)
+    return f"{key.lstrip('.')}={node}" if isinstance(node, str) and "${" in node else None
+
+
 def code_named_in(train_cfg: DictConfig) -> str | None:
-    """What a run's config names for its evaluation to import and call: a user_callable verifier's function."""
+    """What a run's config names for its evaluation to import and call: an interpolation, which a saved config
+    (resolved) never holds and whose resolver may import a module (rlsft.package_dir), or a user_callable
+    verifier's function. Read unresolved: resolving is what must not happen."""
+    if interpolation := interpolation_in(OmegaConf.to_container(train_cfg, resolve=False)):
+        return interpolation
     verifier = OmegaConf.select(train_cfg, "verifier")
     if OmegaConf.is_dict(verifier) and verifier.get("name") == "user_callable":
         return f"verifier.options.function={OmegaConf.select(verifier, 'options.function')}"
@@ -68,6 +80,12 @@ def trained_policy(checkpoint_path: str, seed: int, trust_code: bool) -> tuple[P
             )
         path = path / CHECKPOINT
     state = checkpoint.load(path)
+    learner = state.get("learner") if isinstance(state, dict) else None
+    if not (isinstance(learner, dict) and "policy" in learner and isinstance(state.get("config"), str)):
+        raise RLSFTError(
+            f"{path} is not a checkpoint of `rlsft train` (a snapshot, or another file?); pass a run folder or"
+            f" its {CHECKPOINT}."
+        )
     train_cfg = OmegaConf.create(state["config"])
     if trust_code is not True and (code := code_named_in(train_cfg)):  # trust_code=yes is not a yes
         raise RLSFTError(
@@ -144,7 +162,8 @@ def run_bench(overrides: list[str]) -> dict:
     suite, _, cfg = composed("bench", overrides)
     if cfg.size not in cfg.sizes:  # every suite's YAML names its sizes
         raise RLSFTError(
-            f"Unknown bench size {cfg.size!r}{did_you_mean(cfg.size, sorted(cfg.sizes))}; choose one of {sorted(cfg.sizes)}."
+            f"Unknown bench size {cfg.size!r}{did_you_mean(cfg.size, sorted(cfg.sizes))}; choose one of"
+            f" {sorted(cfg.sizes)}."
         )
     return SUITES[suite](cfg)
 

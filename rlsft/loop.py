@@ -20,6 +20,14 @@ from rlsft.metrics import MetricsLogger, WandbConfig, check_loggers, mirrors
 from rlsft.sources.base import BatchSource
 
 CHECKPOINT = "checkpoint.pt"
+# The settings a resumed run may change (a key, or every key under it): its length, where it and its data live,
+# where it runs, and how it reports. Any other setting differing from the checkpoint's is another run.
+RESUMABLE_CHANGES = (
+    "learner.steps", "learner.epochs", "budget", "algorithm.steps", "algorithm.replay.frames",
+    "algorithm.rollout.frames", "run_dir", "data_dir", "resume", "learner.device", "learner.compile",
+    "generation.completions_per_call", "progress", "log_every", "checkpoint_every", "logger", "wandb", "evaluation",
+    "algorithm.evaluation_every", "algorithm.checkpoint_every",
+)  # fmt: skip
 
 
 @dataclass
@@ -104,7 +112,9 @@ def fit(
     """
     checkpoint_path = run_dir / CHECKPOINT
     clock = TrainingClock(
-        resume_from(checkpoint_path, learner, source, label, loop.resume) if checkpoint_path.exists() else 0
+        resume_from(checkpoint_path, learner, source, label, loop.resume, config_text)
+        if checkpoint_path.exists()
+        else 0
     )
     # The run is allowed in run_dir (a fresh one, or its own checkpoint): only now does the folder change.
     state = {"config": config_text, "label": label, **(metadata or {})}
@@ -192,8 +202,29 @@ def save_snapshot(run_dir: Path, learner: Learner, evaluation: dict[str, float])
         checkpoint.save_atomic(snapshot, run_dir / "snapshots" / f"step{learner.step:09d}.pt")
 
 
-def resume_from(path: Path, learner: Learner, source: BatchSource, label: str, resume: bool) -> float:
-    """Restore learner, source and RNG states from the checkpoint of the same run; never overwrite another.
+def flat_settings(node: object, key: str = "") -> dict[str, object]:
+    """A config's leaves by dotted key (a list is one leaf)."""
+    if not isinstance(node, dict):
+        return {key: node}
+    return {
+        found: value for name, child in node.items() for found, value in flat_settings(child, f"{key}{name}.").items()
+    }
+
+
+def changed_settings(before: str, now: str) -> list[str]:
+    """`key: <before> there, <now> here` for each setting two configs' YAML both hold and differ in, save
+    RESUMABLE_CHANGES (a key only one holds is an option another rlsft version added or removed)."""
+    flat_before, flat_now = (flat_settings(yaml.safe_load(text)) for text in (before, now))
+    return [
+        f"{key.rstrip('.')}: {flat_before[key]} there, {flat_now[key]} here"
+        for key in sorted(flat_before.keys() & flat_now.keys())
+        if flat_before[key] != flat_now[key] and not any(key.startswith(f"{allowed}.") for allowed in RESUMABLE_CHANGES)
+    ]
+
+
+def resume_from(path: Path, learner: Learner, source: BatchSource, label: str, resume: bool, config_text: str) -> float:
+    """Restore learner, source and RNG states from the checkpoint of the same run; never overwrite another,
+    nor go on with other settings (save RESUMABLE_CHANGES).
 
     Returns the training seconds the run had spent before."""
     if not resume:
@@ -201,7 +232,14 @@ def resume_from(path: Path, learner: Learner, source: BatchSource, label: str, r
     state = checkpoint.load(path, map_location=learner.device)
     if state.get("label") != label:
         raise RLSFTError(
-            f"{path} belongs to another run ({state.get('label')!r}, not {label!r}); pass another run_dir= to keep both."
+            f"{path} belongs to another run ({state.get('label')!r}, not {label!r}); pass another run_dir= to keep"
+            " both."
+        )
+    if changed := changed_settings(state["config"], config_text):
+        shown = "; ".join(changed[:3]) + (f"; and {len(changed) - 3} more" if len(changed) > 3 else "")
+        raise RLSFTError(
+            f"{path} was trained with other settings ({shown}); resume it with the settings in its folder's"
+            " config.yaml, or pass another run_dir= to start afresh."
         )
     own = state
     if "ranks" in state or (distributed.active() and source.per_rank):  # each rank its own batches: its own state

@@ -37,6 +37,8 @@ def train(cfg: DictConfig) -> dict[str, float | str] | None:
     Under torchrun with learner.distributed=ddp every rank trains; rank 0 returns the summary, the others None.
     """
     distributed.adopt_slurm_tasks()  # the tasks of a submitit job on SLURM: the ranks of this run
+    if not OmegaConf.is_list(cfg.imports):  # a lone name would be imported letter by letter
+        raise RLSFTError(f"imports={cfg.imports} must be a list of module names; write imports=[{cfg.imports}].")
     for module in cfg.imports:
         import_module_named(module)
     loop = LoopConfig.from_config(cfg)
@@ -57,7 +59,8 @@ def train(cfg: DictConfig) -> dict[str, float | str] | None:
     final = fit(learner, experiment.source, run_dir, loop, config_text, label, experiment.evaluate, experiment.metadata)
     summary = {"algorithm": cfg.algorithm.name, "env": env, "data": experiment.data, "steps": learner.step}
     summary.update({key: value() if callable(value) else value for key, value in experiment.about.items()})
-    summary.update(episodes=loop.evaluation.episodes, **final)
+    # A text evaluation reports the held-out prompts it had (fewer than asked in a smaller split); control, all asked.
+    summary.update(final, episodes=int(final.get("episodes", loop.evaluation.episodes)))
     score, main = experiment.score, distributed.is_main()
     del learner, experiment  # an FSDP policy holds the process group: let go of it before the group is destroyed
     distributed.stop()  # the ranks are done with each other: rank 0 writes the summary alone

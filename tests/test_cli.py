@@ -166,11 +166,15 @@ def test_user_errors_are_one_sentence(hopper_minari, data_dir, tmp_path, capsys)
         (["policy.hidden_sizes=[0]"], "holds a layer without units"),
         (["policy.log_std_min=3", "policy.log_std_max=-3"], "policy.log_std_min=3 must be below"),  # trained silently
         (["policy=tanh_gaussian", "policy.log_std_max=-5"], "policy.log_std_min=-5.0 must be below"),
-        (["algorithm=sft", "algorithm.curation.levels=abc"], "must be numbers"),
+        (["algorithm=sft", "algorithm.curation.levels=[abc]"], "must be numbers"),
+        (["algorithm=sft", "algorithm.curation.levels=0.9"], "write algorithm.curation.levels=[0.9]"),  # traceback
+        (["env.ref_max_score=abc"], "env.ref_max_score='abc' must be two different finite numbers"),  # traceback
+        (["env.ref_max_score=-20.272305"], "must be two different finite numbers"),  # summary said Infinity
         (["algorithm=sft", "algorithm.rounds.every=-1"], "algorithm.rounds.every=-1 must be a whole number"),  # ran
         (["algorithm=sft", "algorithm.rounds.every=true"], "algorithm.rounds.every=True must be a whole number"),
         (["algorithm=iw_sft", "algorithm.options.alpha=-1"], "algorithm.options.alpha=-1 must not be negative"),  # ran
         (["run_dir=/proc/rlsft-run"], "Cannot read or write /proc/rlsft-run"),
+        (["imports=abc"], "imports=abc must be a list of module names; write imports=[abc]"),  # "Cannot import 'a'"
         # 10^12 trajectories: the sampler's index alone is 8 TB, refused by any machine's allocator (was a traceback)
         (["learner.batch_size=1000000000000"], "Out of memory ("),
     ],
@@ -204,6 +208,19 @@ def test_a_refused_run_leaves_its_folder_as_it_was(hopper_minari, data_dir, tmp_
                     ["algorithm=bc", "learner.steps=10", "policy.hidden_sizes=[8]"]):  # fmt: skip
         error_of(small_run(hopper_minari, data_dir, done, *refused), capsys)
         assert folder_contents(done) == before, f"refused run {refused} changed the run folder"
+
+
+def test_a_run_goes_on_only_with_its_own_settings(hopper_minari, data_dir, tmp_path, capsys):
+    """Run again with another seed or rate, a finished run gave its old summary as this one's and its config.yaml
+    took the new settings; its length, evaluation and logging may change."""
+    run_dir = tmp_path / "run"
+    assert main(small_run(hopper_minari, data_dir, run_dir, "algorithm=bc", "learner.steps=5")) == 0
+    before = folder_contents(run_dir)
+    error = error_of(small_run(hopper_minari, data_dir, run_dir, "algorithm=bc", "seed=7", "learner.lr=0.5"), capsys)
+    assert "was trained with other settings (learner.lr: 0.001 there, 0.5 here; seed: 0 there, 7 here)" in error
+    assert folder_contents(run_dir) == before
+    longer = ["algorithm=bc", "learner.steps=10", "evaluation.episodes=1", "log_every=2", "progress=true"]
+    assert main(small_run(hopper_minari, data_dir, run_dir, *longer)) == 0
 
 
 def test_a_finished_run_run_again_gives_its_summary_and_trains_nothing(hopper_minari, data_dir, tmp_path, capsys):
@@ -262,6 +279,44 @@ def test_results_do_not_depend_on_caches(tmp_path, capsys):
         assert torch.equal(tensor, cached[name]), f"policy.{name} depends on the cache"
 
 
+def test_pi_ref_is_cached_by_the_values_of_its_settings(hopper_minari, data_dir, tmp_path):
+    """reference.learner's sizes are interpolations of the budget's: a pi_ref of another budget is another."""
+    cached_before = set((data_dir / "references").glob("*"))  # the session's data dir: other tests' too
+    for steps in (3, 7):
+        argv = small_run(hopper_minari, data_dir, tmp_path / f"run{steps}", "algorithm=sft", "learner.steps=2")
+        argv += ["reference.learner.steps=${budget.reference_steps}", f"budget.reference_steps={steps}"]
+        assert main(argv) == 0
+    folders = set((data_dir / "references").glob("*")) - cached_before
+    last_steps = sorted(int(train_rows(folder)[-1]["step"]) for folder in folders)
+    assert last_steps == [3, 7]
+
+
+def test_a_checkpoint_whose_config_holds_an_interpolation_is_not_resolved(
+    hopper_minari, data_dir, tmp_path, monkeypatch, capsys
+):
+    """A saved config is resolved; one with `${...}` was made by hand, and its resolver could import a module
+    (rlsft.package_dir's find_spec imports a dotted name's parent): evaluate must not resolve it unasked."""
+    run_dir = tmp_path / "run"
+    assert main(small_run(hopper_minari, data_dir, run_dir, "algorithm=bc", "learner.steps=2")) == 0
+    (tmp_path / "planted").mkdir()
+    (tmp_path / "planted" / "__init__.py").write_text(f"open({str(tmp_path / 'ran')!r}, 'w').close()\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    state = checkpoint.load(run_dir / "checkpoint.pt")
+    state["config"] = state["config"].replace("id: Hopper-v5", "id: ${rlsft.package_dir:planted.anything}")
+    checkpoint.save_atomic(state, tmp_path / "crafted.pt")
+    capsys.readouterr()
+    assert main(["evaluate", f"checkpoint={tmp_path / 'crafted.pt'}", "episodes=1"]) == 2
+    assert "(env.id=${rlsft.package_dir:planted.anything})" in capsys.readouterr().err
+    assert not (tmp_path / "ran").exists()  # was imported: the planted module ran
+
+
+@pytest.mark.parametrize("state", [{"w": torch.zeros(2)}, [torch.zeros(2)], {"config": "a: 1", "learner": {}}])
+def test_evaluating_a_file_that_is_no_run_checkpoint_is_one_sentence(state, tmp_path, capsys):
+    torch.save(state, tmp_path / "other.pt")  # a snapshot, a state dict: a KeyError or TypeError traceback
+    assert main(["evaluate", f"checkpoint={tmp_path / 'other.pt'}"]) == 2
+    assert "is not a checkpoint of `rlsft train` (a snapshot, or another file?)" in capsys.readouterr().err
+
+
 def test_the_default_main_job_resolves(capsys) -> None:
     """`rlsft train` with no arguments: iw_sft_q on rlsft's Hopper medium-replay, a budget for this machine."""
     from omegaconf import OmegaConf
@@ -279,6 +334,8 @@ def test_the_default_main_job_resolves(capsys) -> None:
     assert cfg["learner"]["steps"] == expected_steps and cfg["reference"]["learner"]["lr"] == 1e-3
     assert cfg["algorithm"]["options"]["alpha"] == 10.0 and cfg["algorithm"]["curation"]["levels"] == [0.9, 0.95, 0.98]
     assert main(["train", "--cfg"]) == 0 and "medium-replay" in capsys.readouterr().out
+    assert main(["train", "--cfg", "job", "--resolve"]) == 0  # resolved in place: a per-domain list was a traceback
+    assert OmegaConf.create(capsys.readouterr().out).algorithm.options.per_step_clip == [0.0, 2.0]
     # the commands that name an action or a suite first print the config that command composes
     assert main(["bench", "control", "size=quick", "--cfg"]) == 0 and "suite: control" in capsys.readouterr().out
     assert main(["data", "make", "env=walker2d", "--cfg"]) == 0 and "id: Walker2d-v5" in capsys.readouterr().out

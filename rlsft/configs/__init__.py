@@ -40,7 +40,9 @@ def per_domain(values: dict, *, _root_: DictConfig) -> object:
     domain = _root_.domain.name
     if domain not in values:
         raise RLSFTError(f"This option has defaults for the {sorted(values)} domains only, not {domain}; set it.")
-    return values[domain]
+    value = values[domain]
+    # A list as a config node: resolved in place (`--cfg job --resolve`), a plain list cannot replace the string
+    return OmegaConf.create(value) if isinstance(value, list | dict) else value
 
 
 OmegaConf.register_new_resolver("rlsft.per_domain", per_domain, replace=True)

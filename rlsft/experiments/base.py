@@ -7,11 +7,12 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar
 
 import torch
-from omegaconf import DictConfig
+from omegaconf import DictConfig, ListConfig
 from tensordict import TensorDict
 from torch import nn
 
 from rlsft.data import curate
+from rlsft.errors import RLSFTError
 from rlsft.learner import LearnerConfig
 from rlsft.policies import frozen_log_prob
 from rlsft.registry import Registered
@@ -35,6 +36,16 @@ class Experiment:
     score: str  # the evaluation metric the learning curve shows
     about: dict = field(default_factory=dict)  # extra summary entries; a callable is read when training ends
     metadata: dict = field(default_factory=dict)  # stored in every checkpoint
+
+
+def curation_setting(curation: DictConfig) -> tuple[str, list]:
+    """(by, levels) of an algorithm's `curation` settings, as `curate` takes them."""
+    if not isinstance(curation.levels, ListConfig):  # list() of a lone number is a TypeError
+        levels = curation.levels
+        raise RLSFTError(
+            f"algorithm.curation.levels={levels} must be a list; write algorithm.curation.levels=[{levels}]."
+        )
+    return curation.by, list(curation.levels)
 
 
 class Domain(Registered):

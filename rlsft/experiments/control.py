@@ -16,7 +16,7 @@ from rlsft.data import TrajectoryDataset, curate, load_dataset
 from rlsft.data.making import ensure_dataset, policy_trajectories
 from rlsft.envs.control import ControlEnv, env_dims, evaluate_policy, normalized_score
 from rlsft.errors import RLSFTError
-from rlsft.experiments.base import Domain, Evaluate, Experiment, curated_source
+from rlsft.experiments.base import Domain, Evaluate, Experiment, curated_source, curation_setting
 from rlsft.experiments.reference import reference_policy
 from rlsft.learner import LearnerConfig, resolve_device
 from rlsft.options import checked_options
@@ -83,11 +83,11 @@ def offline_experiment(
     cfg: DictConfig, algorithm: Algorithm, learner_config: LearnerConfig, policy: nn.Module | None
 ) -> Experiment:
     """Curated trajectories in a replay buffer, and a policy from scratch or from pi_ref (unless one is given)."""
-    dims = env_dims(cfg.env.id)
-    ensure_dataset(cfg.data, ControlEnv.from_config(cfg.env), cfg.data_dir)
+    env, dims = ControlEnv.from_config(cfg.env), env_dims(cfg.env.id)
+    ensure_dataset(cfg.data, env, cfg.data_dir)
     dataset = load_dataset(cfg.data, cfg.data_dir)
     check_dataset_fits_env(dataset, cfg.env.id, *dims)
-    curation = (cfg.algorithm.curation.by, list(cfg.algorithm.curation.levels))
+    curation = curation_setting(cfg.algorithm.curation)
     trajectories = curate(dataset.trajectories, *curation)
     device = resolve_device(learner_config.device)
     reads_reference, from_reference = "ref_log_prob" in algorithm.in_keys, algorithm.init_from_reference
@@ -111,7 +111,7 @@ def offline_experiment(
     if dataset.ref_min_score is not None and dataset.ref_max_score is not None:  # Minari's own, else D4RL's
         scores = (float(dataset.ref_min_score), float(dataset.ref_max_score))
     else:
-        scores = (float(cfg.env.ref_min_score), float(cfg.env.ref_max_score))
+        scores = (float(env.ref_min_score), float(env.ref_max_score))
     return Experiment(
         policy, source, learner_config, episode_evaluation(policy, cfg.env, cfg.seed + 10_000, scores), dataset.name,
         "normalized_score",
@@ -128,7 +128,8 @@ def online_experiment(
 ) -> Experiment:
     """A fresh policy (unless one is given) and its own env steps: rollouts of parallel copies of the env (PPO),
     or one env stepped into a replay buffer, a transition a gradient step (SAC)."""
-    device = resolve_device(learner_config.device)
+    env, device = ControlEnv.from_config(cfg.env), resolve_device(learner_config.device)
+    scores = (float(env.ref_min_score), float(env.ref_max_score))
     observation_dim, action_dim = env_dims(cfg.env.id)
     if policy is None:
         policy = make_policy(cfg.policy, observation_dim=observation_dim, action_dim=action_dim).to(device)
@@ -144,7 +145,6 @@ def online_experiment(
         policy, cfg.env.id, device=device, seed=cfg.seed, data_parallel=learner_config.data_parallel,
         **checked_options(source_class, options, f"algorithm.{key}", SUPPLIED),
     )  # fmt: skip
-    scores = (float(cfg.env.ref_min_score), float(cfg.env.ref_max_score))
     return Experiment(
         policy, source, learner_config.sized_for(0), episode_evaluation(policy, cfg.env, cfg.seed + 10_000, scores),
         # the frames collected, every rank's: whole rollouts, so not always algorithm.<key>.frames itself

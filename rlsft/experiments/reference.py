@@ -23,7 +23,10 @@ def reference_policy(dataset: TrajectoryDataset, cfg: DictConfig, observation_di
     Cached under `<data_dir>/references/<dataset>-<key>/`, keyed by the data's content, the
     policy and learner settings and the seed; an interrupted training resumes there.
     """
-    settings = OmegaConf.to_yaml({"policy": cfg.policy, "learner": cfg.reference.learner, "seed": cfg.seed})
+    # Resolved: reference.learner's sizes are interpolations of the budget's, and the key must hold their values
+    chosen = {"policy": cfg.policy, "learner": cfg.reference.learner, "seed": cfg.seed}
+    settings = OmegaConf.to_yaml({name: OmegaConf.to_container(value, resolve=True) if isinstance(value, DictConfig)
+                                  else value for name, value in chosen.items()})  # fmt: skip
     key = cache_key([f"{dataset.fingerprint}\n{settings}"], digest_size=8)
     folder = Path(cfg.data_dir).expanduser() / "references" / f"{dataset.name.replace('/', '-')}-{key}"
     policy = make_policy(cfg.policy, dataset.trajectories, observation_dim=observation_dim, action_dim=action_dim)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
@@ -25,6 +26,15 @@ class ControlEnv:
     ref_min_score: float  # the returns that anchor D4RL's normalised score: 0 and 100
     ref_max_score: float
     max_episode_steps: int = 1000
+
+    def __post_init__(self) -> None:
+        scores = (self.ref_min_score, self.ref_max_score)
+        numbers = all(isinstance(score, int | float) and not isinstance(score, bool) for score in scores)
+        if not (numbers and all(map(math.isfinite, scores)) and scores[0] != scores[1]):  # they divide every score
+            raise RLSFTError(
+                f"env.ref_min_score={scores[0]!r} and env.ref_max_score={scores[1]!r} must be two different finite"
+                " numbers (the returns a normalised score calls 0 and 100); fix them."
+            )
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> ControlEnv:
