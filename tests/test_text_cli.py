@@ -72,6 +72,20 @@ def test_grpo_trains_on_groups_and_resumes(tmp_path, capsys):
     assert 0 <= json.loads(capsys.readouterr().out)["accuracy"] <= 1
 
 
+def test_grpo_scores_completions_under_the_policy_at_their_sampling_temperature(tmp_path):
+    """At temperature 0.5 the sampler draws from softmax(logits / 0.5): the loss's ratio on a fresh round is 1."""
+    rollout = ["algorithm.rollout.prompts_per_batch=2", "algorithm.rollout.samples_per_prompt=4"]
+    assert main(text_run(tmp_path, "grpo", "learner.steps=1", "algorithm.rollout.temperature=0.5", *rollout)) == 0
+    assert float(rows(tmp_path / "grpo" / "train.csv")[0]["log_ratio_max"]) < 1e-4  # was 0.92
+
+
+def test_a_round_is_cut_into_as_many_minibatches_as_asked(tmp_path):
+    """6 groups in 4 minibatches are 2, 2, 1 and 1 groups: a round lasts 4 steps (chunk gave 3)."""
+    rollout = ["algorithm.rollout.prompts_per_batch=6", "algorithm.rollout.samples_per_prompt=2"]
+    assert main(text_run(tmp_path, "grpo", "learner.steps=5", "algorithm.rollout.minibatches=4", *rollout)) == 0
+    assert [float(row["completions"]) for row in rows(tmp_path / "grpo" / "train.csv")] == [12, 12, 12, 12, 24]
+
+
 def test_a_checkpoint_naming_code_to_import_is_evaluated_only_when_trusted(tmp_path, capsys):
     """A checkpoint holds no pickled objects, but its config can name a function for the verifier to import and
     call: `rlsft evaluate` and `rlsft export` of a file from elsewhere must not run it unasked."""
@@ -120,6 +134,12 @@ def test_curated_file_in_the_s1k_layout_trains_sft(tmp_path):
     assert summary["completions_kept"] == summary["completions_total"] == 10
 
 
+def test_the_summary_counts_the_held_out_prompts_evaluated(tmp_path):
+    """evaluation.episodes=8 of a 3-prompt test split evaluates 3."""
+    assert main(text_run(tmp_path, "sft", "learner.steps=1", "env.task.options.test_size=3")) == 0
+    assert json.loads((tmp_path / "sft" / "summary.json").read_text())["episodes"] == 3
+
+
 def test_one_loss_implementation_serves_both_domains():
     for env in ("hopper", "arithmetic"):
         cfg = compose_config("train", [f"env={env}", "algorithm=iw_sft"])
@@ -157,7 +177,9 @@ def test_one_loss_implementation_serves_both_domains():
         # these three were tracebacks from torch.cat and from transformers' generate
         (["env=arithmetic", "sampling.samples_per_prompt=0"], "sampling.samples_per_prompt=0 must be positive"),
         (["env=arithmetic", "sampling.temperature=-1"], "sampling.temperature=-1 not negative (0: greedy)"),
-        (["env=arithmetic", "algorithm=grpo", "algorithm.rollout.temperature=-1"], "temperature=-1 must not be"),
+        (["env=arithmetic", "algorithm=grpo", "algorithm.rollout.temperature=-1"], "temperature=-1 must be positive"),
+        # greedy completions of a prompt are all the same: every advantage 0, nothing learnt (it trained)
+        (["env=arithmetic", "algorithm=grpo", "algorithm.rollout.temperature=0"], "temperature=0 must be positive"),
         # these two trained silently
         (["env=arithmetic", "algorithm=grpo", "algorithm.options.kl_coef=-1"], "kl_coef=-1 not negative"),
         (["env=arithmetic", "algorithm=grpo", "algorithm.options.clip_epsilon=0"], "clip_epsilon=0 must be positive"),
@@ -165,6 +187,12 @@ def test_one_loss_implementation_serves_both_domains():
         # a traceback from range() in the sampler
         (["env=arithmetic", "generation.completions_per_call=0"], "completions_per_call=0 must be a positive whole"),
         (["env=arithmetic", "env.max_new_tokens=0"], "env.max_new_tokens=0 must be a positive whole number"),
+        # these two were tracebacks: getattr(torch, "foo"), and max() of no prompts in the sampler
+        (["env=arithmetic", "policy.dtype=foo"], "policy.dtype='foo' is not one of float32, bfloat16, float16"),
+        (
+            ["env=arithmetic", "algorithm=sft", "env.task.options.digits=1", "+env.task.options.test_fraction=0.9999"],
+            "arithmetic's train split holds no examples",
+        ),
     ],
 )
 def test_text_mistakes_get_one_sentence(overrides, message, tmp_path, capsys):

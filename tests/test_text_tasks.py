@@ -115,3 +115,91 @@ def test_unreadable_gold_answers_are_reported_once_at_load(tmp_path) -> None:
     message = str(caught[0].message)
     assert "2 of the 4 gold answers of gsm8k's train split cannot be read by the exact_numeric verifier" in message
     assert "indices [1, 3]" in message and "example 1, is '#### inf': it holds no number" in message
+
+
+def tiny_sampler(verifier):
+    """A sampler of the shipped tiny model, scoring with `verifier`: short completions, fast."""
+    from rlsft.envs.generation import make_generator
+    from rlsft.envs.text.sampling import TextSampler
+    from rlsft.policies.causal_lm import CausalLMPolicy
+    from rlsft.pretrained.tiny_lm import SHIPPED
+
+    policy = CausalLMPolicy.from_config(str(SHIPPED))
+    return TextSampler(make_generator("transformers", policy), policy.tokenizer, verifier, max_new_tokens=4)
+
+
+def test_sampled_completions_are_made_again_when_the_task_data_change(tmp_path) -> None:
+    """Fixing a task file's answers must not reuse the completions scored against the old ones."""
+    import torch
+
+    from rlsft.data.text import Sampling, sampled_completions
+    from rlsft.envs.text import TextExample
+
+    sampler = tiny_sampler(make_verifier("user_callable", {"function": "operator:contains"}))  # answer in completion
+    cache = (Sampling(2, 1.0, 0), {"model": "tiny"}, tmp_path, "task", torch.device("cpu"))
+    prompts = ["What is 1 + 1?", "What is 2 + 3?"]
+    scored = sampled_completions(sampler, [TextExample(p, "") for p in prompts], *cache)  # "" is in every one
+    assert scored["reward"].tolist() == [1.0] * 4
+    fixed = sampled_completions(sampler, [TextExample(p, "\x00never") for p in prompts], *cache)
+    assert fixed["reward"].tolist() == [0.0] * 4 and len(list(tmp_path.iterdir())) == 2
+
+
+def test_runs_sampling_the_same_completions_at_once_share_one_copy(tmp_path) -> None:
+    """Two runs that both found no cache: the one that finishes second keeps the first's copy, not an error."""
+    import torch
+
+    from rlsft.data.text import Sampling, sampled_completions
+    from rlsft.envs.text import TextExample
+    from rlsft.envs.verifiers.exact_numeric import ExactNumeric
+
+    examples = [TextExample("What is 1 + 1?", "2"), TextExample("What is 2 + 3?", "5")]
+    cache = (Sampling(2, 1.0, 0), {"model": "tiny"}, tmp_path, "task", torch.device("cpu"))
+    other_run = tiny_sampler(ExactNumeric())
+
+    class OtherRunFinishesFirst(ExactNumeric):
+        """Scores as exact_numeric, once the other run has cached the same completions."""
+
+        def __call__(self, completions: list[str], answers: list[str]) -> list:
+            self.first = sampled_completions(other_run, examples, *cache)
+            return super().__call__(completions, answers)
+
+    verifier = OtherRunFinishesFirst()
+    second = sampled_completions(tiny_sampler(verifier), examples, *cache)
+    assert [path.name for path in tmp_path.iterdir()] == [next(tmp_path.iterdir()).name]  # one folder, no leftover
+    assert (second == verifier.first).all()
+
+
+def test_a_parquet_task_file_is_read(tmp_path) -> None:
+    import pyarrow
+    import pyarrow.parquet
+
+    records = [{"question": "1+1?", "answer": "#### 2"}, {"question": "2+3?", "answer": "#### 5"}]
+    pyarrow.parquet.write_table(pyarrow.Table.from_pylist(records), tmp_path / "gsm8k_train.parquet")
+    task = make_task("gsm8k", {"path": str(tmp_path / "gsm8k_{split}.parquet")})
+    assert [(e.prompt, e.answer) for e in task.examples("train")] == [("1+1?", "#### 2"), ("2+3?", "#### 5")]
+
+
+def test_task_paths_with_other_braces_and_non_utf8_files(tmp_path) -> None:
+    folder = tmp_path / "runs{v2}"
+    folder.mkdir()
+    (folder / "own_train.jsonl").write_text('{"prompt": "2+2?", "answer": "4"}\n')
+    task = make_task("jsonl", {"path": str(folder / "own_{split}.jsonl")})
+    assert [e.answer for e in task.examples("train")] == ["4"]  # only {split} is replaced
+    latin1 = '{"prompt": "2+2?", "answer": "4"}\n{"prompt": "café?", "answer": "1"}\n'.encode("latin-1")
+    (folder / "own_test.jsonl").write_bytes(latin1)  # é is byte 16 of line 2
+    with pytest.raises(RLSFTError, match=r"own_test.jsonl line 2 is not UTF-8 \(its byte 16\); save the file as UTF-8"):
+        task.examples("test")
+
+
+def test_a_task_file_without_split_warns_that_it_is_held_out_too(tmp_path) -> None:
+    import warnings
+
+    (tmp_path / "own.jsonl").write_text('{"prompt": "2+2?", "answer": "4"}\n')
+    (tmp_path / "own_test.jsonl").write_text('{"prompt": "3+3?", "answer": "6"}\n')
+    one_file = make_task("jsonl", {"path": str(tmp_path / "own.jsonl")})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        one_file.examples("train")  # training on it is what the file is for
+        make_task("jsonl", {"path": str(tmp_path / "own_{split}.jsonl")}).examples("test")
+    with pytest.warns(RuntimeWarning, match=r"own.jsonl has no \{split\}, so the test split is the train split"):
+        one_file.examples("test")

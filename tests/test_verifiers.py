@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rlsft.envs.verifiers import Verdict, make_verifier
-from rlsft.envs.verifiers.exact_numeric import NUMBER, last_match
+from rlsft.envs.verifiers.exact_numeric import NUMBER, first_match, last_match
 from rlsft.errors import RLSFTError
 
 GSM8K_GOLD = "Natalia sold 48/2 = <<48/2=24>>24 clips in May.\n#### 72"
@@ -22,6 +22,8 @@ NUMERIC_CASES = [
     ("The answer is $72", True, False, False),  # the last number, no marker
     ("#### 71", False, True, False),
     ("#### 72\nWait, no: #### 73", False, True, False),  # the last marker counts
+    ("It is 72.\n#### 72\n\nQuestion 2: what is 1 + 1?", True, True, False),  # the first number after it
+    ("#### 72 (48 + 24)", True, True, False),
     ("I think it is seventy-two.", False, False, True),
     ("#### " + "9" * 5000, False, True, True),  # a 5000-digit "number" is not read
     ("####", False, False, True),
@@ -83,6 +85,16 @@ def test_a_pathological_answer_cannot_hang_training() -> None:
     assert verifier.deadline_misses == 1  # cut off by our deadline, not by math-verify's own 5 s
     assert hung == Verdict(0.0, False, False, True)
     assert fine.success  # the rest of the batch went to a fresh worker
+
+
+def test_a_sample_cut_off_by_the_deadline_keeps_its_format() -> None:
+    """Its answer is not judged, but a `\\boxed` answer is still where the task asked for it."""
+    verifier = make_verifier("math_equivalence", {"deadline_seconds": 1.0, "workers": 1, "max_completion_chars": 10**6})
+    power_sum = "+".join(f"x^{{{i}}}" for i in range(3000))  # math-verify spends seconds on it
+    boxed, plain = verifier([f"$\\boxed{{{power_sum}}}$", f"${power_sum}$"], ["$x$", "$x$"])
+    verifier.close()
+    assert verifier.deadline_misses == 2
+    assert boxed == Verdict(0.0, False, True, True) and plain == Verdict(0.0, False, False, True)
 
 
 def test_only_a_completions_tail_is_read() -> None:
@@ -201,3 +213,11 @@ def test_the_last_match_read_around_the_last_digit_is_a_whole_scans_last_match(t
     # not scanned whole): it must find what a scan of the whole text finds last.
     whole = NUMBER.findall(text)
     assert last_match(text) == (whole[-1] if whole else None)
+
+
+@settings(max_examples=2000, deadline=None, database=None)
+@given(st.lists(st.sampled_from(NUMBER_PIECES), max_size=40).map("".join))
+def test_the_first_match_read_from_the_first_digit_is_a_whole_scans_first_match(text: str) -> None:
+    # the number after a `####` marker: a megabyte of prose before it is skipped, not scanned by the regex
+    whole = NUMBER.search(text)
+    assert first_match(text) == (whole.groups("") if whole else None)

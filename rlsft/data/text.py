@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -63,21 +64,33 @@ def sampled_completions(
     """`sampling.samples_per_prompt` scored completions of each example from the start model.
 
     Made once per `recipe` (what decides the completions: model, task, verifier, sampling settings)
-    and kept as `folder`/<name>-<key of the recipe>, like the control datasets; the sampling seed is
-    its own.
+    and per set of examples (their prompts and answers: a task file whose answers were fixed is sampled
+    again), kept as `folder`/<name>-<key of both>, like the control datasets; the sampling seed is its own.
+    Runs that sample the same completions at once each write their own folder; the first renamed serves all.
     """
+    recipe = {**recipe, "examples": examples_fingerprint(examples)}
     key = cache_key([json.dumps(recipe, sort_keys=True)], digest_size=6, algorithm="sha256")
     path = folder / f"{name}-{key}"
     if not path.exists():
         with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
             torch.manual_seed(sampling.seed)
             completions = sampler.sample(examples, sampling.samples_per_prompt, sampling.temperature)
-        partial = path.with_name(path.name + ".partial")
-        shutil.rmtree(partial, ignore_errors=True)
-        completions.cpu().memmap(partial)
-        (partial / "recipe.json").write_text(json.dumps(recipe, indent=2))
-        partial.rename(path)  # atomic: an interrupted run leaves no half-written dataset
+        partial = path.with_name(f"{path.name}.partial-{uuid.uuid4().hex}")  # its own: parallel runs write here too
+        try:
+            completions.cpu().memmap(partial)
+            (partial / "recipe.json").write_text(json.dumps(recipe, indent=2))
+            partial.rename(path)  # atomic: an interrupted run leaves no half-written dataset
+        except OSError:
+            if not path.exists():
+                raise  # else a run sampling the same completions finished first: its copy serves
+        finally:
+            shutil.rmtree(partial, ignore_errors=True)  # nothing left once renamed
     return load_cached(path)
+
+
+def examples_fingerprint(examples: Sequence[TextExample]) -> str:
+    """A digest of the examples' prompts and answers, in order."""
+    return cache_key((json.dumps([e.prompt, e.answer]) for e in examples), digest_size=16, algorithm="sha256")
 
 
 def load_cached(path: Path) -> TensorDict:

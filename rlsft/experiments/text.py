@@ -25,7 +25,7 @@ from rlsft.envs.text import TextExample, TextTask, make_task
 from rlsft.envs.text.sampling import TextSampler, completion_rates
 from rlsft.envs.verifiers import Verifier, make_verifier
 from rlsft.errors import RLSFTError
-from rlsft.experiments.base import Domain, Evaluate, Experiment, curated_source
+from rlsft.experiments.base import Domain, Evaluate, Experiment, curated_source, curation_setting
 from rlsft.learner import LearnerConfig, resolve_device
 from rlsft.options import checked_options
 from rlsft.policies import frozen_log_prob, make_policy
@@ -54,12 +54,17 @@ def text_task(cfg: DictConfig) -> TextTask:
 
 
 def checked_examples(cfg: DictConfig, verifier: Verifier, split: str) -> list[TextExample]:
-    """The task's `split`, with one warning naming the gold answers `verifier` cannot read.
+    """The task's `split`, refused when empty, with one warning naming the gold answers `verifier` cannot read.
 
     A bad gold answer is a data problem, said once here; in training every completion of its prompt
     scores 0 with parse_error (the verifier never raises on it).
     """
     examples = text_task(cfg).examples(split)
+    if not examples:
+        raise RLSFTError(
+            f"{cfg.env.name}'s {split} split holds no examples; change env.task.options so that it has some (for"
+            f" arithmetic: more digits, or a test_fraction further from {1 if split == 'train' else 0})."
+        )
     bad = [(i, problem) for i, problem in enumerate(verifier.gold_problems([e.answer for e in examples])) if problem]
     if bad:
         index, problem = bad[0]
@@ -75,7 +80,8 @@ def checked_examples(cfg: DictConfig, verifier: Verifier, split: str) -> list[Te
 
 
 def completions_recipe(cfg: DictConfig) -> dict:
-    """What decides the start model's sampled completions, and so names their cache: model, task, verifier, sampling."""
+    """What decides the start model's sampled completions, and so names their cache: model, task, verifier, sampling
+    (`sampled_completions` adds the task's examples themselves: a file's contents are not in the config)."""
     return {
         "model": model_fingerprint(cfg.policy.model),
         "gguf_file": cfg.policy.gguf_file,
@@ -87,12 +93,20 @@ def completions_recipe(cfg: DictConfig) -> dict:
 
 
 def held_out_evaluation(cfg: DictConfig, sampler: TextSampler, split_over_ranks: bool = False) -> Evaluate:
-    """evaluate(prompts): greedy completions of the first `prompts` held-out prompts, scored; split over the
-    ranks for a sharded policy (learner.distributed=fsdp), which every rank must run."""
+    """evaluate(prompts): greedy completions of the first `prompts` held-out prompts, scored, and `episodes`, how
+    many there were (fewer in a smaller split); split over the ranks for a sharded policy (learner.distributed=fsdp),
+    which every rank must run."""
     held_out = checked_examples(cfg, sampler.verifier, "test")
-    if split_over_ranks:
-        return lambda prompts: rates_over_ranks(sampler, held_out[:prompts])
-    return lambda prompts: completion_rates(sampler.sample(held_out[:prompts], 1, temperature=0.0))
+
+    def evaluate(prompts: int) -> dict[str, float]:
+        examples = held_out[:prompts]
+        if split_over_ranks:
+            rates = rates_over_ranks(sampler, examples)
+        else:
+            rates = completion_rates(sampler.sample(examples, 1, temperature=0.0))
+        return {**rates, "episodes": len(examples)}
+
+    return evaluate
 
 
 def rates_over_ranks(sampler: TextSampler, examples: list[TextExample]) -> dict[str, float]:
@@ -137,7 +151,7 @@ def text_experiment(
         fields = OmegaConf.to_container(cfg.data_format, resolve=True)
         completions = curated_completions(cfg.data, fields["prompt"], fields["completion"], policy.tokenizer)
         data = str(cfg.data)
-    curation = (cfg.algorithm.curation.by, list(cfg.algorithm.curation.levels))
+    curation = curation_setting(cfg.algorithm.curation)
     trajectories = curate(completions, *curation)
     if reference is not None:
         trajectories["ref_log_prob"] = frozen_log_prob(reference, trajectories)

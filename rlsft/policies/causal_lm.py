@@ -24,6 +24,9 @@ if TYPE_CHECKING:  # the tokenizer's type alone: transformers loads when a model
     from transformers import PreTrainedTokenizerBase
 
 
+DTYPES = ("float32", "bfloat16", "float16")  # policy.dtype: the model's weights and compute
+
+
 def position_ids(attention_mask: torch.Tensor) -> torch.Tensor:
     return (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
 
@@ -86,6 +89,8 @@ class CausalLMPolicy(Policy):
     @classmethod
     def from_config(cls, model: str, gguf_file: str | None = None, dtype: str = "float32") -> CausalLMPolicy:
         """A causal LM and its tokenizer from a local folder or hub id (a GGUF file is de-quantised)."""
+        if dtype not in DTYPES:
+            raise RLSFTError(f"policy.dtype={dtype!r} is not one of {', '.join(DTYPES)}; choose one of those.")
         source = str(Path(model).expanduser()) if Path(model).expanduser().exists() else model
         from transformers import AutoModelForCausalLM, AutoTokenizer  # here: a control run never pays its import
         from transformers.utils import logging as hf_logging
@@ -120,14 +125,21 @@ class CausalLMPolicy(Policy):
                 fully_shard(module)
         fully_shard(self.model)
 
-    def token_log_prob(self, tokens: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        """log p(tokens_t | tokens_<t) as [B, L]; position 0 has no context and gets 0."""
-        logits = self.model(
-            input_ids=tokens, attention_mask=attention_mask, position_ids=position_ids(attention_mask)
-        ).logits[:, :-1]
-        chosen = logits.float().log_softmax(-1).gather(-1, tokens[:, 1:].unsqueeze(-1)).squeeze(-1)
+    def token_log_prob(
+        self, tokens: torch.Tensor, attention_mask: torch.Tensor, temperature: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """log p(tokens_t | tokens_<t) as [B, L], of the logits over `temperature` [B] where given (the
+        distribution a sampler at that temperature draws from); position 0 has no context and gets 0."""
+        output = self.model(input_ids=tokens, attention_mask=attention_mask, position_ids=position_ids(attention_mask))
+        logits = output.logits[:, :-1].float()
+        if temperature is not None:
+            logits = logits / temperature.to(logits.device)[:, None, None]
+        chosen = logits.log_softmax(-1).gather(-1, tokens[:, 1:].unsqueeze(-1)).squeeze(-1)
         return torch.nn.functional.pad(chosen, (1, 0))
 
     def log_prob(self, batch: TensorDict) -> torch.Tensor:
-        """log pi(a_t|s_t) [B, L] on the response tokens, zero elsewhere."""
-        return self.token_log_prob(batch["tokens"], batch["attention_mask"]) * batch["mask"]
+        """log pi(a_t|s_t) [B, L] on the response tokens, zero elsewhere. A batch sampled at a temperature
+        (GRPO's rollouts) carries it, and is scored under the policy at that temperature, as TRL's GRPO does:
+        the policy the sampler drew from, whose log-probs `sample_log_prob` holds."""
+        temperature = batch.get("temperature", None)
+        return self.token_log_prob(batch["tokens"], batch["attention_mask"], temperature) * batch["mask"]

@@ -45,7 +45,7 @@ class MinibatchQueue:
         `minibatches` parts; `minibatch` makes a part into the batch the loss sees (a part of steps is one)."""
         for _ in range(self.epochs):
             order = torch.randperm(len(units), generator=self.generator, device=self.device)
-            self.waiting.extend(minibatch(part) for part in units[order].chunk(self.minibatches))
+            self.waiting.extend(minibatch(part) for part in units[order].tensor_split(self.minibatches))
 
     def state_dict(self) -> list[dict[str, torch.Tensor]]:
         """The minibatches waiting, as weights_only-loadable dicts of tensors."""

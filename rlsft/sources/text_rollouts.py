@@ -53,8 +53,12 @@ class TextRolloutSource:
                 "algorithm.rollout.samples_per_prompt=1 makes each prompt a group of one, whose reward minus the"
                 " group's mean is 0, so nothing would be learnt; set it to 2 or more."
             )
-        if not temperature >= 0:  # NaN too
-            raise RLSFTError(f"algorithm.rollout.temperature={temperature} must not be negative (0: greedy); fix it.")
+        if not temperature > 0:  # NaN too; greedy samples of a prompt are one completion K times: advantages 0
+            raise RLSFTError(
+                f"algorithm.rollout.temperature={temperature} must be positive: GRPO learns from the differences"
+                " between a prompt's sampled completions, and greedy ones are all the same; set it above 0 (1: the"
+                " model's own distribution)."
+            )
         self.share = distributed.share(prompts_per_batch, "algorithm.rollout.prompts_per_batch", data_parallel)
         own_prompts = self.share.stop - self.share.start
         if minibatches > own_prompts:
@@ -67,7 +71,7 @@ class TextRolloutSource:
         if not examples:
             raise RLSFTError("The text task gave no training prompts; give it a non-empty train split.")
         self.sampler, self.examples, self.reference = sampler, list(examples), reference
-        self.keys = (*BATCH_KEYS, *(("ref_log_prob",) if reference is not None else ()))
+        self.keys = (*BATCH_KEYS, "temperature", *(("ref_log_prob",) if reference is not None else ()))
         self.prompts_per_batch, self.own_prompts = prompts_per_batch, own_prompts
         self.samples_per_prompt, self.temperature = samples_per_prompt, temperature
         self.order = torch.Generator().manual_seed(seed)  # prompt order and minibatch shuffles: checkpointed
@@ -88,6 +92,8 @@ class TextRolloutSource:
     @torch.no_grad()
     def refill(self) -> None:
         batch = self.sampler.sample(self.next_prompts()[self.share], self.samples_per_prompt, self.temperature)
+        # The loss scores the completions under the policy at the temperature they were drawn at (causal_lm.py)
+        batch["temperature"] = torch.full(batch.batch_size, self.temperature, device=batch.device)
         if self.reference is not None:
             batch["ref_log_prob"] = frozen_log_prob(self.reference, batch).to(batch.device)
         self.completions += self.prompts_per_batch * self.samples_per_prompt  # all ranks' (equal shares)

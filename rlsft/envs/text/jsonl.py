@@ -2,12 +2,14 @@
 
 GSM8K (`question`, `answer` ending in `#### <number>`) and MATH (`problem`, `solution` with
 a final `\\boxed{}`) are read from JSONL or parquet files, or from a directory written by
-`datasets.Dataset.save_to_disk`; `{split}` in a path is replaced by the split's name.
+`datasets.Dataset.save_to_disk`; `{split}` in a path is replaced by the split's name (a path
+without it serves one file as both splits, with a warning: held-out accuracy would be on training prompts).
 """
 
 from __future__ import annotations
 
 import json
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -41,11 +43,21 @@ def located_records(path: Path) -> list[tuple[str, object]]:
 
         return [(f"record {n}", r) for n, r in enumerate(datasets.load_from_disk(str(path)), 1)]
     if path.suffix == ".parquet":
-        import pyarrow.parquet
+        try:
+            import pyarrow.parquet
+        except ImportError as error:
+            raise RLSFTError(f"{path} is a parquet file, read with pyarrow; `pip install pyarrow`.") from error
 
         return [(f"record {n}", r) for n, r in enumerate(pyarrow.parquet.read_table(path).to_pylist(), 1)]
+    data = path.read_bytes()
+    try:
+        text = data.decode()
+    except UnicodeDecodeError as error:
+        start = data.rfind(b"\n", 0, error.start) + 1  # of the line holding the bad byte
+        line, column = data.count(b"\n", 0, start) + 1, error.start - start + 1
+        raise RLSFTError(f"{path} line {line} is not UTF-8 (its byte {column}); save the file as UTF-8.") from error
     records = []
-    for number, line in enumerate(path.read_text().splitlines(), 1):
+    for number, line in enumerate(text.splitlines(), 1):
         if line.strip():
             try:
                 records.append((f"line {number}", json.loads(line)))
@@ -64,7 +76,16 @@ class PromptAnswerFile(TextTask):
 
     def examples(self, split: str) -> list[TextExample]:
         check_split(split)
-        path = Path(self.path.format(split=split)).expanduser()
+        if split == "test" and "{split}" not in self.path:
+            warnings.warn(
+                f"{self.path} has no {{split}}, so the test split is the train split and held-out accuracy is"
+                " measured on training prompts; give each split its own file, named by {split} in the path"
+                " (\"env.task.options.path='data_{split}.jsonl'\", quoted so for hydra, reads data_train.jsonl"
+                " and data_test.jsonl).",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+        path = Path(self.path.replace("{split}", split)).expanduser()  # only {split}: other braces are the path's
         fix = f"fix that record, or name the file's fields as the {self.name} task's prompt_key and answer_key"
         records = read_records(path, [self.prompt_key, self.answer_key], fix)
         return [TextExample(str(r[self.prompt_key]), str(r[self.answer_key])) for r in records]

@@ -1,4 +1,4 @@
-"""Exact numeric answers, GSM8K style: the number after the last `####` (else the last number).
+"""Exact numeric answers, GSM8K style: the first number after the last `####` (else the last number).
 
 Numbers are compared exactly as fractions after removing thousands separators, `$` and `%`,
 so "1,000", "1000.00" and "$1000" all equal the gold "#### 1000"; a plain fraction, `\\frac{1}{2}`
@@ -47,11 +47,27 @@ def last_match(text: str) -> tuple[str, ...] | None:
     return found[0].groups("") if found else None  # "" for a group that did not take part, as findall gives
 
 
+def first_match(text: str) -> tuple[str, ...] | None:
+    """The groups of NUMBER's first match in `text`, scanning from the stretch that can hold it.
+
+    As in `last_match`: the first match holds the first digit, so it starts in the stretch of NUMBER_CHARS
+    before that digit; the prose before that stretch is skipped by str.find, not stepped through by the regex.
+    """
+    digits = [index for index in map(text.find, "0123456789") if index >= 0]
+    if not digits:
+        return None
+    first_digit = min(digits)
+    found = NUMBER.search(text, first_digit + 1 - NUMBER_CHARS.match(text[first_digit::-1]).end())
+    return found.groups("") if found else None
+
+
 def read_number(text: str) -> Fraction | None:
-    """The number after the last `####`, else the last number in `text`, else None."""
+    """The first number after the last `####` (the answer; text may follow it, as lm-eval's GSM8K filter reads
+    it), else the last number in `text`, else None."""
     _, marker, tail = text.rpartition(MARKER)
-    # Without a marker the tail is the text, and a text whose cleaned form holds no number holds no digit: one scan.
-    match = last_match(tail.replace("$", "").replace("%", "")) or (last_match(text) if marker else None)
+    tail = tail.replace("$", "").replace("%", "")
+    # Without a marker the tail is the text.
+    match = (first_match(tail) or last_match(text)) if marker else last_match(tail)
     return value(match) if match else None
 
 
@@ -66,7 +82,7 @@ class ExactNumeric(Verifier):
 
     def verify_one(self, completion: str, answer: str) -> Verdict:
         gold, predicted = read_number(answer), read_number(completion)
-        format_ok = MARKER in completion and NUMBER.search(completion.rsplit(MARKER, 1)[-1]) is not None
+        format_ok = MARKER in completion and first_match(completion.rsplit(MARKER, 1)[-1]) is not None
         success = gold is not None and predicted == gold
         reward = 1.0 if success else (self.format_reward if format_ok else 0.0)
         return Verdict(

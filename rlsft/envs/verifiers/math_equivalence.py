@@ -53,12 +53,14 @@ class MathEquivalence(Verifier):
     def __call__(self, completions: Sequence[str], answers: Sequence[str]) -> list[Verdict]:
         if len(completions) != len(answers):
             raise ValueError(f"{len(completions)} completions but {len(answers)} answers")
-        requests = [
-            ("judge", self.tail(completion), answer, self.verify_options)
-            for completion, answer in zip(completions, answers)
+        tails = [self.tail(completion) for completion in completions]
+        requests = [("judge", tail, answer, self.verify_options) for tail, answer in zip(tails, answers)]
+        # (success, parse_error) from the worker; a sample the deadline cut off is wrong and unread (None). Its
+        # format, a `\\boxed` answer, is read here for every sample, the cut-off ones too.
+        return [
+            Verdict(float(success), success, "\\boxed" in tail, parse_error)
+            for tail, (success, parse_error) in zip(tails, (result or (False, True) for result in self.run(requests)))
         ]
-        missed = Verdict(0.0, False, False, True)
-        return [missed if result is None else Verdict(float(result[0]), *result) for result in self.run(requests)]
 
     def tail(self, completion: str) -> str:
         """The last `max_completion_chars` characters, from a line start when cut, so no `$...$` is split."""

@@ -40,13 +40,13 @@ def read_gold(answer: str) -> list:
     return []
 
 
-def judge(completion: str, answer: str, options: dict) -> tuple[bool, bool, bool]:
-    """(success, format_ok, parse_error) of one completion; a gold it cannot read scores it wrong, parse_error."""
+def judge(completion: str, answer: str, options: dict) -> tuple[bool, bool]:
+    """(success, parse_error) of one completion; a gold it cannot read scores it wrong, parse_error."""
     from math_verify import parse, verify
 
     gold, predicted = read_gold(answer), parse(completion)
     success = bool(gold and predicted) and verify(gold, predicted, **options)
-    return success, "\\boxed" in completion, not (gold and predicted)
+    return success, not (gold and predicted)
 
 
 def readable(answer: str) -> bool:
