@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
 import re
+import subprocess
+import sys
 import warnings
 from pathlib import Path
 
@@ -22,7 +25,8 @@ from tensordict import TensorDict
 from rlsft.cache_key import cache_key
 from rlsft.cli import main
 from rlsft.data import curate, load_dataset
-from rlsft.data.minari_io import write_minari
+from rlsft.data.making import export_policies, record_episodes
+from rlsft.data.minari_io import find_minari, write_minari
 from rlsft.data.trajectories import episode_ends, flat_to_trajectories
 from rlsft.errors import RLSFTError
 from rlsft.experiments.control import check_dataset_fits_env, env_name
@@ -441,3 +445,91 @@ def test_curation_without_finite_levels_is_explained(by, levels):
 
 def test_a_top_k_count_beyond_the_dataset_keeps_everything():
     assert sorted(curate(returns_only([5.0, 1.0, 9.0]), "top_k", [1e30])["return"].tolist()) == [1.0, 5.0, 9.0]
+
+
+def test_top_k_counts_that_are_not_whole_numbers_of_one_or_more_are_explained():
+    for levels in ([0.1], [0], [-5], [2.5], [3, 0]):  # each kept the single best trajectory, silently
+        with pytest.raises(RLSFTError, match=r"curation\.by=top_k counts .* must be whole numbers, 1 or more"):
+            curate(returns_only([1.0, 2.0, 3.0]), "top_k", levels)
+
+
+@pytest.mark.parametrize("link", ["soft", "external"])
+def test_a_dangling_link_in_place_of_an_array_is_explained(link, tmp_path):
+    path = write_hdf5(tmp_path / "linked.hdf5", **{k: v for k, v in d4rl_arrays(10).items() if k != "rewards"})
+    with h5py.File(path, "a") as file:
+        file["rewards"] = h5py.SoftLink("/nowhere") if link == "soft" else h5py.ExternalLink("gone.hdf5", "/rewards")
+    with pytest.raises(RLSFTError, match=r"links 'rewards' to an object that cannot be opened \(Unable to .*\); store"):
+        load_dataset(path, tmp_path)
+
+
+LENGTHS = r"holds \d+ observations, \d+ actions, \d+ rewards, \d+ terminations and \d+ truncations, not T \+ 1"
+
+
+@pytest.mark.parametrize(
+    "field, change, sentence",
+    [("rewards", lambda v: v[:-1], LENGTHS),  # the next episode's extra reward made up the total
+     ("terminations", lambda v: v[:-1], LENGTHS),
+     ("actions", lambda v: np.zeros((len(v), 4), np.float32), r"holds actions of shape \(4,\) a step but episode 0"),
+     ("observations", lambda v: v[..., None], r"holds observations of shape \(11, 1\) a step but episode 0")],
+    ids=["short-rewards", "short-terminations", "wider-actions", "observations-of-another-rank"],
+)  # fmt: skip
+def test_minari_episodes_that_do_not_fit_together_are_explained(field, change, sentence, hopper_episodes, tmp_path):
+    """One episode's arrays checked against its own length and the first episode's widths: a reward short here
+    and one over in the next summed to the right total and shifted the returns across the boundary."""
+    episodes = [*hopper_episodes[:3]]
+    episodes[1] = dataclasses.replace(episodes[1], **{field: change(getattr(episodes[1], field))})
+    if field in ("rewards", "terminations"):
+        extra = np.concatenate([getattr(episodes[2], field), getattr(episodes[2], field)[-1:]])
+        episodes[2] = dataclasses.replace(episodes[2], **{field: extra})
+    write_minari("test/hopper/mixed-v0", episodes, "Hopper-v5", tmp_path)
+    with pytest.raises(RLSFTError, match=rf"Dataset test/hopper/mixed-v0's episode 1 {sentence}"):
+        load_dataset("test/hopper/mixed-v0", tmp_path)
+
+
+def test_an_interrupted_minari_write_leaves_no_dataset_that_looks_made(hopper_episodes, tmp_path):
+    """Minari writes metadata.json before the episodes, and a folder holding one is taken for a made dataset:
+    a write cut short (here by rewards HDF5 cannot store, after two episodes were written) must leave none."""
+    unstorable = dataclasses.replace(hopper_episodes[2], rewards=np.array([None] * len(hopper_episodes[2].actions)))
+    with pytest.raises(TypeError):
+        write_minari("test/hopper/cut-v0", [*hopper_episodes[:2], unstorable], "Hopper-v5", tmp_path)
+    assert find_minari("test/hopper/cut-v0", tmp_path) is None
+    namespace = tmp_path / "minari" / "test" / "hopper"
+    (namespace / ".cut-v0.writing" / "test").mkdir(parents=True)  # as a write killed outright leaves it
+    write_minari("test/hopper/cut-v0", hopper_episodes[:3], "Hopper-v5", tmp_path)
+    assert load_dataset("test/hopper/cut-v0", tmp_path).trajectories.batch_size == torch.Size([3])
+    assert sorted(path.name for path in namespace.iterdir()) == ["cut-v0", "namespace_metadata.json"]
+    with pytest.raises(RLSFTError, match=r"Minari dataset test/hopper/cut-v0 exists already at .*; delete it"):
+        write_minari("test/hopper/cut-v0", hopper_episodes[:3], "Hopper-v5", tmp_path)
+
+
+def test_two_processes_making_one_dataset_both_end_with_it(tmp_path):
+    """A sweep's runs on a fresh data_dir make the dataset they share at once: one makes it, the others wait and
+    use it (the second was a traceback from Minari: the dataset already exists)."""
+    argv = ["data", "make", "env=hopper", "kind=random", "steps=2000", f"data_dir={tmp_path}"]
+    command = [sys.executable, "-c", "import sys; from rlsft.cli import main; sys.exit(main(sys.argv[1:]))", *argv]
+    makers = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    for maker in makers:
+        stdout, stderr = maker.communicate(timeout=600)
+        assert maker.returncode == 0, stderr
+        assert json.loads(stdout)["dataset"] == "rlsft/hopper/random-s2000-v0"
+    assert load_dataset("rlsft/hopper/random-s2000-v0", tmp_path).trajectories["mask"].sum() >= 2000
+
+
+def test_policies_are_shipped_from_online_runs_only(hopper_minari, data_dir, tiny_train, tmp_path, capsys):
+    """A BC run with snapshots logs no frames or training episodes in its train.csv: that was a KeyError."""
+    run_dir = tmp_path / "bc"
+    assert main(tiny_train(hopper_minari, data_dir, run_dir, "evaluation.snapshots=true", "evaluation.every=1")) == 0
+    sentence = f"{run_dir} is a bc run, whose train.csv logs no frames or no episode_return of training episodes;"
+    with pytest.raises(RLSFTError, match=re.escape(sentence)):
+        export_policies(run_dir, "hopper", 11, 3, "test", tmp_path / "policies")
+    assert not (tmp_path / "policies").exists()
+    # refused before the policies the version ships for hopper are considered (replacing them needs replace=true)
+    assert sentence in cli_error(["data", "policies", "env=hopper", "version=0", f"run_dir={run_dir}"], capsys)
+
+
+def test_steps_is_a_minimum_rounded_up_to_whole_episodes_of_the_parallel_envs():
+    """As the README and make_dataset document: Pendulum's episodes all last 200 steps, so 4 envs end 4 at once."""
+    rng = np.random.default_rng(0)
+    for steps, recorded in [(1, 800), (800, 800), (801, 1600)]:
+        episodes = record_episodes(lambda obs: rng.uniform(-2, 2, (len(obs), 1)), "Pendulum-v1", steps, 4, seed=0)
+        assert sum(len(episode.actions) for episode in episodes) == recorded

@@ -2,10 +2,11 @@
 
 Each example is a Hopper-shaped D4RL file written with h5py: valid (any numeric dtype, flags
 and rewards as `[steps]` or `[steps, 1]`, an env attribute or none) or broken in one or two
-keys (missing, ragged, of another shape or dtype, holding NaN/inf/1e300, a group in place of
-an array, another env's id). A valid file must train to a finite score, a broken one must be
-refused with exit code 2 and exactly one `rlsft: error:` line; files with extreme but finite
-values (1e38) may go either way, but never to a traceback or a NaN summary.
+keys (missing, ragged, of another shape or dtype, holding NaN/inf/1e300, a group, an empty
+dataspace or a dangling link in place of an array, another env's id). A valid file must train
+to a finite score, a broken one must be refused with exit code 2 and exactly one
+`rlsft: error:` line; files with extreme but finite values (1e38) may go either way, but never
+to a traceback or a NaN summary.
 """
 
 from __future__ import annotations
@@ -25,10 +26,11 @@ from rlsft.cli import main
 KEYS = ("observations", "actions", "rewards", "terminals", "timeouts")
 WIDTHS = {"observations": 11, "actions": 3}  # Hopper-v5's; the other keys hold one value per step
 NUMERIC = ("float16", "float32", "float64", "int8", "int32", "int64", "uint8", "bool")
-BREAKS = ("missing", "length", "extra_dim", "scalar", "width", "not_numbers", "bad_value", "hdf5_object")
+BREAKS = ("missing", "length", "extra_dim", "scalar", "width", "not_numbers", "bad_value", "hdf5_object", "dangling")
 GOOD_ENVS = ({}, {"env_id": "Hopper-v5"}, {"env": b"hopper-medium-v2"}, {"env_id": "Hopper-v4"}, {"env": ""})
 BAD_ENVS = ({"env_id": "Walker2d-v5"}, {"env": "halfcheetah-medium-v2"}, {"env_id": 3})
-GROUP, EMPTY = "group", "empty"  # stand-ins for an HDF5 group and an empty dataspace where an array belongs
+# stand-ins for an HDF5 group, an empty dataspace and a soft link to nothing where an array belongs
+GROUP, EMPTY, DANGLING = "group", "empty", "dangling"
 
 
 def valid_array(key: str, steps: int, dtype: str, column: bool, rng: np.random.Generator) -> np.ndarray:
@@ -51,6 +53,8 @@ def broken_array(key: str, how: str, steps: int, rng: np.random.Generator, value
         return None
     if how == "hdf5_object":
         return GROUP if rng.random() < 0.5 else EMPTY
+    if how == "dangling":
+        return DANGLING
     if how == "not_numbers":
         kinds = [
             np.array([b"0.5"] * steps),
@@ -111,6 +115,8 @@ def write_file(path: Path, arrays: dict, attrs: dict) -> str:
         for key, value in arrays.items():
             if isinstance(value, str) and value == GROUP:
                 file.create_group(key)
+            elif isinstance(value, str) and value == DANGLING:
+                file[key] = h5py.SoftLink(f"/{key}-elsewhere")
             else:
                 file[key] = h5py.Empty("f") if isinstance(value, str) else value
         file.attrs.update(attrs)

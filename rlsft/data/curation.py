@@ -38,7 +38,12 @@ def return_thresholds(returns: torch.Tensor, by: str, levels: Sequence[float]) -
             raise RLSFTError(f"Quantile levels {list(levels)} must lie in [0, 1]; 0.9 keeps the top 10%.")
         return torch.quantile(returns, levels_t)  # linear interpolation, as numpy.percentile
     if by == "top_k":
-        ks = levels_t.clamp(1, len(returns)).long()  # clamped first: a count past int64 (1e30) would wrap
+        if ((levels_t < 1) | (levels_t != levels_t.floor())).any():  # clamped, 0.1 or -5 would keep the best one
+            raise RLSFTError(
+                f"curation.by=top_k counts {list(levels)} must be whole numbers, 1 or more; set curation.levels to"
+                " trajectory counts such as [10]."
+            )
+        ks = levels_t.clamp(max=len(returns)).long()  # clamped first: a count past int64 (1e30) would wrap
         return returns.sort(descending=True).values[ks - 1]
     return levels_t  # raw return thresholds
 

@@ -43,8 +43,14 @@ def read_d4rl_hdf5(path: Path) -> TrajectoryDataset:
 
 
 def read_array(file: h5py.File, key: str, path: Path) -> np.ndarray:
-    """The array stored under `key`; a group, an empty dataspace or an unreadable type is refused."""
-    item = file[key]
+    """The array stored under `key`; a dangling link, a group, an empty dataspace or an unreadable type is refused."""
+    try:
+        item = file[key]
+    except KeyError as error:  # h5py's error for a soft link to nothing or an external link to a missing file
+        raise RLSFTError(
+            f"{path} links {key!r} to an object that cannot be opened ({error.args[0]}); store {key} in the file"
+            " itself or restore what the link points to."
+        ) from error
     if not isinstance(item, h5py.Dataset) or item.shape is None:  # np.asarray would turn a group into []
         raise RLSFTError(f"{path} holds no array under {key!r}; store {key} as an HDF5 dataset of numbers.")
     try:
@@ -65,6 +71,7 @@ def recorded_env(file: h5py.File, path: Path) -> str | None:
             return value.strip()
         if value is not None and not isinstance(value, str):
             raise RLSFTError(
-                f"{path} has a {attr} attribute of {value!r}, not an env id; set it to one like 'Hopper-v5' or delete it."
+                f"{path} has a {attr} attribute of {value!r}, not an env id; set it to one like 'Hopper-v5' or"
+                " delete it."
             )
     return None

@@ -30,7 +30,7 @@ from omegaconf import OmegaConf
 from tensordict import TensorDict
 
 from rlsft import checkpoint
-from rlsft.data.minari_io import MINARI_KEYS, find_minari, steps_of, write_minari
+from rlsft.data.minari_io import MINARI_KEYS, dataset_lock, find_minari, steps_of, write_minari
 from rlsft.data.trajectories import flat_to_trajectories
 from rlsft.envs.control.mujoco import ControlEnv
 from rlsft.envs.control.vector_env import make_env
@@ -66,10 +66,12 @@ def parse_dataset_id(spec: str | None) -> tuple[str, str, int | None, int] | Non
 
 
 def record_episodes(act: ActionFn, env_id: str, steps: int, num_envs: int, seed: int) -> list[EpisodeData]:
-    """Complete episodes of `act` in `num_envs` parallel envs until they hold `steps` steps.
+    """Complete episodes of `act` in `num_envs` parallel envs until they hold `steps` steps or more.
 
-    Episodes still running when the budget is reached are dropped, so every episode ends in
-    a termination or a time-out, as in Minari.
+    `steps` is a minimum: every episode that ends on the step that reaches it is kept, so the
+    episodes hold up to `num_envs` episodes more than it needs (8 envs of 1000-step episodes,
+    which end together, record 504,000 steps for 500,000). Episodes still running then are
+    dropped, so every episode ends in a termination or a time-out, as in Minari.
     """
     envs = gymnasium.vector.SyncVectorEnv(
         [lambda: make_env(env_id)] * num_envs, autoreset_mode=gymnasium.vector.AutoresetMode.SAME_STEP
@@ -192,7 +194,9 @@ def make_dataset(
     policy_root: Path | None = None,
 ) -> str:
     """Write the dataset `kind` of `version` for the env under `data_dir` unless it is there; return its id.
-    Its behaviour policies come from `policy_root` (a folder of <env>/ folders), by default the version's own."""
+    Its behaviour policies come from `policy_root` (a folder of <env>/ folders), by default the version's own.
+    `steps` (None: 1M) is a minimum, each part (a medium-expert half, a medium-replay snapshot) rounded up to
+    whole episodes of the `num_envs` parallel envs: see `record_episodes`."""
     if kind not in KINDS:
         raise RLSFTError(f"Unknown dataset kind {kind!r}; choose one of {list(KINDS)}.")
     if (steps is not None and steps < 1) or num_envs < 1 or seed < 0:
@@ -202,18 +206,22 @@ def make_dataset(
         )
     policy_root = policy_folder(version) if policy_root is None else policy_root
     ident = dataset_id(env.name, kind, steps, version)
-    if find_minari(ident, data_dir) is not None:
+    if find_minari(ident, data_dir) is not None:  # found without the lock, so a read-only data_dir serves too
         return ident
-    # The behaviour policies sample their actions from torch's RNG: seeded here, so that the data depend
-    # on `seed` alone, not on what the calling process drew before (a run that makes its dataset
-    # continues exactly as one that found it made).
-    with torch.random.fork_rng():
-        torch.manual_seed(seed)
-        episodes = behaviour_episodes(env, kind, steps, seed, num_envs, policy_root)
-    write_minari(
-        ident, episodes, env.id, data_dir, env.ref_min_score, env.ref_max_score,
-        description=f"rlsft {kind} data for {env.id}, made like D4RL's (rlsft data make)",
-    )  # fmt: skip
+    # A sweep's runs on a fresh data_dir make their dataset at once: one makes it, the others wait and find it.
+    with dataset_lock(ident, data_dir):
+        if find_minari(ident, data_dir) is not None:
+            return ident
+        # The behaviour policies sample their actions from torch's RNG: seeded here, so that the data depend
+        # on `seed` alone, not on what the calling process drew before (a run that makes its dataset
+        # continues exactly as one that found it made).
+        with torch.random.fork_rng():
+            torch.manual_seed(seed)
+            episodes = behaviour_episodes(env, kind, steps, seed, num_envs, policy_root)
+        write_minari(
+            ident, episodes, env.id, data_dir, env.ref_min_score, env.ref_max_score,
+            description=f"rlsft {kind} data for {env.id}, made like D4RL's (rlsft data make)",
+        )  # fmt: skip
     return ident
 
 
@@ -302,7 +310,8 @@ def write_policies(folder: Path, policies: dict[str, dict], record: dict) -> Non
 
 
 def finished_run(run_dir: str | Path | None, env_name: str) -> tuple[Path, dict]:
-    """The folder and final checkpoint of a finished training run of env `env_name`, else one sentence."""
+    """The folder and final checkpoint of a finished online training run (PPO or SAC, whose train.csv logs frames
+    and the returns of its training episodes) of env `env_name`, else one sentence."""
     fix = "pass run_dir=<a finished PPO or SAC run of that env, trained with evaluation.snapshots=true>"
     if run_dir is None:
         raise RLSFTError(f"rlsft data policies needs the run to ship the policies of; {fix}.")
@@ -315,6 +324,14 @@ def finished_run(run_dir: str | Path | None, env_name: str) -> tuple[Path, dict]
     if trained_in != env_name:
         raise RLSFTError(
             f"{run_dir} was trained in env {trained_in!r}, not {env_name!r}; {fix}, or set env={trained_in}."
+        )
+    with (run_dir / "train.csv").open() as file:  # the frames and returns of the training episodes pick medium
+        rows = list(csv.DictReader(file))
+    if not rows or not rows[-1].get("frames") or not any(row.get("episode_return") for row in rows):
+        algorithm = OmegaConf.create(final["config"]).algorithm.get("name")
+        raise RLSFTError(
+            f"{run_dir} is a {algorithm} run, whose train.csv logs no frames or no episode_return of training"
+            f" episodes; {fix}."
         )
     return run_dir, final
 
@@ -351,7 +368,7 @@ def export_policies(
         )
     snapshots = run_snapshots(run_dir)
     logged = logged_returns(run_dir / "train.csv")
-    expert_return = sampled_return(logged, logged[-1][0]) if logged else float("nan")
+    expert_return = sampled_return(logged, logged[-1][0])
     medium = medium_index(snapshots, logged, expert_return)
     kept = min(medium + 1, replay_snapshots)
     replay = [snapshots[round(index * medium / (kept - 1))] for index in range(kept)]

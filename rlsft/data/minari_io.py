@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import math
 import os
+import shutil
 import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -13,6 +15,7 @@ import numpy as np
 import torch
 from minari import EpisodeData, MinariDataset, create_dataset_from_buffers
 from minari.data_collector.episode_buffer import EpisodeBuffer
+from minari.namespace import NAMESPACE_METADATA_FILENAME
 
 from rlsft import checkpoint
 from rlsft.cache_key import cache_key
@@ -93,7 +96,8 @@ def episode_steps(dataset: MinariDataset, name: str) -> dict[str, torch.Tensor]:
     """The episodes' steps back to back, and their lengths: flat_to_trajectories' arrays.
 
     Only array (Box) spaces can be trained on: a Dict or Tuple observation space (the maze
-    datasets) is refused, as is an episode without steps.
+    datasets) is refused, as is an episode without steps, one whose arrays are not T + 1
+    observations and T of the rest, and one whose steps are shaped unlike the first episode's.
     """
     try:
         episodes = list(dataset.iterate_episodes())
@@ -103,21 +107,33 @@ def episode_steps(dataset: MinariDataset, name: str) -> dict[str, torch.Tensor]:
         ) from error
     if not episodes:
         raise RLSFTError(f"Dataset {name} holds no episodes; point data= at a dataset with at least one episode.")
+    first = {key: getattr(episodes[0], key) for key in MINARI_KEYS.values()}
     for ep in episodes:
-        for key in MINARI_KEYS.values():
-            value = getattr(ep, key)
+        arrays = {key: getattr(ep, key) for key in MINARI_KEYS.values()}
+        for key, value in arrays.items():
             if not isinstance(value, np.ndarray) or value.dtype.kind not in "biuf":
                 kind = value.dtype if isinstance(value, np.ndarray) else type(value).__name__
                 raise RLSFTError(
                     f"Dataset {name} stores {key} as {kind}; rlsft trains on numeric array (Box) spaces only,"
                     " so flatten a Dict or Tuple space into one array per step."
                 )
-        if len(ep.actions) == 0 or len(ep.observations) != len(ep.actions) + 1:
+        # Checked episode by episode: the steps are concatenated, so a reward missing from one episode and one
+        # over in the next would add up to the right total and shift every later return across the boundary.
+        length = {key: len(value) if value.ndim else 0 for key, value in arrays.items()}
+        steps = length["actions"]
+        if steps == 0 or length != {key: steps for key in length} | {"observations": steps + 1}:
             raise RLSFTError(
-                f"Dataset {name}'s episode {ep.id} holds {len(ep.observations)} observations and {len(ep.actions)}"
-                " actions, not T + 1 and T with T >= 1; recreate it or drop that episode."
+                f"Dataset {name}'s episode {ep.id} holds {length['observations']} observations, {steps} actions,"
+                f" {length['rewards']} rewards, {length['terminations']} terminations and {length['truncations']}"
+                " truncations, not T + 1 observations and T of the others with T >= 1; recreate it or drop that"
+                " episode."
             )
-
+        for key, value in arrays.items():  # concatenation needs one shape of a step across episodes
+            if value.shape[1:] != first[key].shape[1:]:
+                raise RLSFTError(
+                    f"Dataset {name}'s episode {ep.id} holds {key} of shape {value.shape[1:]} a step but episode"
+                    f" {episodes[0].id} of {first[key].shape[1:]}; recreate it or drop the episodes that differ."
+                )
     return steps_of(episodes)
 
 
@@ -178,8 +194,17 @@ def write_minari(
 ) -> Path:
     """Write episodes (T+1 observations, T actions/rewards/flags each) as a Minari dataset.
 
+    Minari writes metadata.json before the episodes, and `find_minari` takes a folder holding one
+    for a dataset: so the dataset is written beside its final folder, in a hidden Minari root that
+    Minari's own listings skip, and renamed into place once complete. A write cut short leaves no
+    dataset; what it left is removed by the next write of the id. Processes that may write the same
+    id at once must hold `dataset_lock` while they look for it and write it.
     Returns the dataset's `data/` folder, which `load_dataset` accepts as well as the id.
     """
+    root = minari_roots(data_dir)[0]
+    final = root / dataset_id
+    if final.exists():
+        raise RLSFTError(f"Minari dataset {dataset_id} exists already at {final}; delete it or write another id.")
     buffers = [
         EpisodeBuffer(
             observations=np.asarray(ep.observations),
@@ -191,17 +216,37 @@ def write_minari(
         )
         for ep in episodes
     ]
-    root = Path(data_dir).expanduser() / "minari"
-    with _minari_root(root), warnings.catch_warnings():
-        # Minari recommends author, e-mail, code link and an eval env; rlsft's data has none.
-        warnings.filterwarnings("ignore", message=r"`\w+` is set to None", category=UserWarning)
-        create_dataset_from_buffers(
-            dataset_id,
-            buffers,
-            env=env_id,
-            algorithm_name="rlsft",
-            ref_min_score=ref_min_score,
-            ref_max_score=ref_max_score,
-            description=description or f"{dataset_id}, written by rlsft",
-        )
-    return root / dataset_id / "data"
+    writing = final.with_name(f".{final.name}.writing")
+    shutil.rmtree(writing, ignore_errors=True)  # left by a write that was killed
+    try:
+        with _minari_root(writing), warnings.catch_warnings():
+            # Minari recommends author, e-mail, code link and an eval env; rlsft's data has none.
+            warnings.filterwarnings("ignore", message=r"`\w+` is set to None", category=UserWarning)
+            create_dataset_from_buffers(
+                dataset_id,
+                buffers,
+                env=env_id,
+                algorithm_name="rlsft",
+                ref_min_score=ref_min_score,
+                ref_max_score=ref_max_score,
+                description=description or f"{dataset_id}, written by rlsft",
+            )
+        (writing / dataset_id).rename(final)
+        for namespace in list(writing.rglob(NAMESPACE_METADATA_FILENAME)):  # Minari's record of the namespaces
+            target = root / namespace.relative_to(writing)
+            if not target.exists():
+                namespace.replace(target)
+    finally:
+        shutil.rmtree(writing, ignore_errors=True)
+    return final / "data"
+
+
+@contextlib.contextmanager
+def dataset_lock(dataset_id: str, data_dir: str | Path) -> Iterator[None]:
+    """Held by one process at a time, for the dataset `dataset_id` under `data_dir`: an exclusive flock on a
+    hidden file beside its folder, which the system releases when the process ends, however it ends."""
+    final = minari_roots(data_dir)[0] / dataset_id
+    final.parent.mkdir(parents=True, exist_ok=True)
+    with final.with_name(f".{final.name}.lock").open("a") as file:
+        fcntl.flock(file, fcntl.LOCK_EX)
+        yield
