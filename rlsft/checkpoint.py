@@ -55,17 +55,20 @@ def load(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except Exception as error:  # truncated or empty file, not a torch file, a pickled object, ...
+        # deleting is the fix for a run's own checkpoint (the run then starts afresh), not for any file passed here
+        fix = (
+            "delete it (its run then starts afresh) or pass another checkpoint"
+            if path.name == "checkpoint.pt"
+            else "pass a run folder or its checkpoint.pt"
+        )
         # torch's message names the refused global, and advises weights_only=False: not for files from outside
         if found := re.search(r"GLOBAL (\S+)", str(error)):
             raise RLSFTError(
                 f"Checkpoint {path} holds objects other than tensors and plain containers ({found.group(1)}), whose"
-                " loading could run code, so it was not loaded; use a checkpoint written by rlsft, or delete this one."
+                f" loading could run code, so it was not loaded; {fix}."
             ) from error
         detail = reason(error).split(". ")[0] if str(error).strip() else "it ends early"
-        raise RLSFTError(
-            f"Checkpoint {path} is corrupt or not an rlsft checkpoint ({detail}); delete it (its run then starts"
-            " afresh) or pass another checkpoint."
-        ) from error
+        raise RLSFTError(f"Checkpoint {path} is corrupt or not an rlsft checkpoint ({detail}); {fix}.") from error
 
 
 def encode_state(state: dict) -> torch.Tensor:

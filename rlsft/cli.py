@@ -20,7 +20,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from rlsft.configs import default_budget
 from rlsft.configs.compose import compose_config
-from rlsft.errors import RLSFTError, did_you_mean, out_of_memory, reason, rlsft_cause
+from rlsft.errors import RLSFTError, did_you_mean, mistake, reason
 from rlsft.sweep import check, hydra_app, multirun
 
 if TYPE_CHECKING:  # the commands import what they run when they run
@@ -207,9 +207,6 @@ def main(argv: list[str] | None = None) -> int:
             print(OmegaConf.to_yaml(composed(args.command, args.overrides)[2], resolve=args.resolve))
             return 0
         result = COMMANDS[args.command](args.overrides)
-    except RLSFTError as error:
-        print(f"rlsft: error: {error}", file=sys.stderr)
-        return 2
     except OSError as error:  # a folder that cannot be made, a full disk, a file without permission
         where = f" {error.filename}" if error.filename else ""
         print(
@@ -218,15 +215,11 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
-    except (MemoryError, RuntimeError) as error:  # torch's CPU allocator raises RuntimeError, CUDA's a subclass
-        if (sentence := out_of_memory(error)) is None:
+    # torch's CPU allocator raises RuntimeError when out of memory, CUDA's a subclass
+    except (RLSFTError, OmegaConfBaseException, MemoryError, RuntimeError) as error:
+        if (sentence := mistake(error)) is None:
             raise
         print(f"rlsft: error: {sentence}", file=sys.stderr)
-        return 2
-    except OmegaConfBaseException as error:  # a config value that cannot be resolved or has the wrong type
-        cause = rlsft_cause(error)
-        message = str(cause) if cause is not None else f"Bad config value ({reason(error)}); fix that override."
-        print(f"rlsft: error: {message}", file=sys.stderr)
         return 2
     if result is not None:  # None: a rank of a torchrun run other than rank 0, which prints it
         print(json.dumps(result, indent=2))

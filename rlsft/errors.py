@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import difflib
 
+from omegaconf.errors import OmegaConfBaseException
+
 
 class RLSFTError(Exception):
     """A user-fixable problem, explained in one sentence that names the fix.
@@ -45,3 +47,14 @@ def out_of_memory(error: BaseException) -> RLSFTError | None:
         f"Out of memory ({reason(error)}); lower learner.batch_size (or the policy's or the sampler's sizes) or free"
         " memory; a run resumes from its last checkpoint."
     )
+
+
+def mistake(error: BaseException) -> RLSFTError | None:
+    """The one sentence for an error a user can fix: an RLSFTError, a config value that cannot be resolved or
+    has the wrong type (the RLSFTError its resolver raised, else OmegaConf's first line), running out of
+    memory; else None (a bug: its traceback is shown)."""
+    if isinstance(error, RLSFTError):
+        return error
+    if isinstance(error, OmegaConfBaseException):
+        return rlsft_cause(error) or RLSFTError(f"Bad config value ({reason(error)}); fix that override.")
+    return out_of_memory(error)

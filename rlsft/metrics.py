@@ -18,6 +18,13 @@ from torch.utils.tensorboard import SummaryWriter
 from rlsft.errors import RLSFTError
 
 LOGGERS = ("csv", "tensorboard", "wandb")
+STREAMS = ("train", "eval")  # the CSVs a run writes (a run folder may hold the user's own beside them)
+
+
+def last_kept(resume_step: int) -> int:
+    """The last step whose rows a run resumed at `resume_step` keeps: none at step 0, where the run starts over
+    (its step-0 evaluation is written again)."""
+    return resume_step if resume_step > 0 else -1
 
 
 @dataclass
@@ -40,7 +47,7 @@ class Mirror(Protocol):
 class TensorboardMirror:
     def __init__(self, run_dir: Path, resume_step: int) -> None:
         # rows past the checkpoint's step, written before a crash, are purged as the CSV's are
-        self.writer = SummaryWriter(str(run_dir / "tensorboard"), purge_step=resume_step or None)
+        self.writer = SummaryWriter(str(run_dir / "tensorboard"), purge_step=last_kept(resume_step) + 1)
 
     def log(self, stream: str, step: int, row: dict[str, float]) -> None:
         for name, value in row.items():
@@ -109,12 +116,26 @@ def mirrors(loggers: Sequence[str], run_dir: Path, resume_step: int, wandb: Wand
     return made
 
 
-class MetricsLogger:
-    """Appends rows `step, name...` to `<run_dir>/<stream>.csv` and to each of its `mirrors`.
+def write_rows(path: Path, rows: list[list[str]]) -> None:
+    """Write a CSV whole, so that a crash leaves the old file or the new one (as checkpoint.save_atomic does)."""
+    tmp = path.with_name(f".{path.name}.tmp")  # one writer per run; checkpoint.remove_interrupted_writes clears it
+    try:
+        with tmp.open("w", newline="") as file:
+            csv.writer(file).writerows(rows)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
-    On resume, rows past the checkpoint's step are dropped: they belong to the run that
-    died, and the resumed run writes them again. With `write=False` (the ranks of a run that are
-    not rank 0) it reads the earlier rows and writes nothing.
+
+class MetricsLogger:
+    """Appends rows `step, name...` to `<run_dir>/<stream>.csv` (a stream of STREAMS) and to each of its `mirrors`.
+
+    On resume, rows past the checkpoint's step are dropped (all of them at step 0): they belong to the
+    run that died, and the resumed run writes them again. With `write=False` (the ranks of a run that
+    are not rank 0) it reads the earlier rows and writes nothing.
     """
 
     def __init__(
@@ -126,18 +147,20 @@ class MetricsLogger:
         self.mirrors = list(mirrors) if write else []
         self.columns: dict[str, list[str]] = {}
         self.last_rows: dict[str, dict[str, float]] = {}
-        for path in self.run_dir.glob("*.csv"):
+        for stream in STREAMS:
+            path = self.run_dir / f"{stream}.csv"
+            if not path.is_file():
+                continue
             with path.open(newline="") as file:
                 rows = list(csv.reader(file))
             if not rows:
                 continue
-            header, kept = rows[0], [row for row in rows[1:] if int(row[0]) <= resume_step]
+            header, kept = rows[0], [row for row in rows[1:] if int(row[0]) <= last_kept(resume_step)]
             if write:
-                with path.open("w", newline="") as file:
-                    csv.writer(file).writerows([header, *kept])
-            self.columns[path.stem] = header[1:]
+                write_rows(path, [header, *kept])
+            self.columns[stream] = header[1:]
             if kept:
-                self.last_rows[path.stem] = {name: float(value) for name, value in zip(header, kept[-1]) if value != ""}
+                self.last_rows[stream] = {name: float(value) for name, value in zip(header, kept[-1]) if value != ""}
 
     def __enter__(self) -> MetricsLogger:
         return self
@@ -163,8 +186,7 @@ class MetricsLogger:
         if new_names:  # a metric seen for the first time (e.g. the first finished episode): widen the file
             rows = list(csv.reader(path.open(newline=""))) if stream in self.columns else [["step"]]
             self.columns[stream] = self.columns.get(stream, []) + new_names
-            with path.open("w", newline="") as file:
-                csv.writer(file).writerows([["step", *self.columns[stream]], *rows[1:]])
+            write_rows(path, [["step", *self.columns[stream]], *rows[1:]])
         with path.open("a", newline="") as file:
             csv.writer(file).writerow([step, *(row.get(n, "") for n in self.columns[stream])])
         for mirror in self.mirrors:

@@ -5,7 +5,8 @@ basic launcher one after another; `hydra/launcher=joblib` in local processes and
 submitit_slurm` on a SLURM cluster, from the `sweep` extra). Each job is a `rlsft train` with its own
 run_dir, so a job that finished before returns its summary instead of training again. The sweep folder
 (`hydra.sweep.dir`, default runs/sweeps/<time>) holds hydra's record of the sweep (multirun.yaml, each
-job's overrides) and each job's result.json; a job's mistake is its own one sentence, not the sweep's end.
+job's overrides) and each job's result.json, marked with its launch: a sweep into a folder that an earlier
+one used reports its own jobs alone. A job's mistake is its own one sentence, not the sweep's end.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 
@@ -21,10 +23,11 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.types import RunMode
 from omegaconf import DictConfig
+from omegaconf.errors import OmegaConfBaseException
 
 from rlsft.configs.compose import checked_choices, compose_config, search_paths, with_parts
 from rlsft.distributed import launched_rank
-from rlsft.errors import RLSFTError, out_of_memory
+from rlsft.errors import RLSFTError, mistake
 
 RESULT = "result.json"
 
@@ -48,8 +51,11 @@ def check(name: str, overrides: list[str]) -> None:
     compose_config(name, first_job(overrides))
 
 
-def hydra_app(name: str, flags: list[str], overrides: list[str], task: Callable[[DictConfig], dict]) -> None:
-    """Run `task` as hydra's app `name` would with these command-line `flags` (`-m`, `--cfg all`, ...)."""
+def hydra_app(
+    name: str, flags: list[str], overrides: list[str], task: Callable[[DictConfig], dict], launch: str = ""
+) -> None:
+    """Run `task` as hydra's app `name` would with these command-line `flags` (`-m`, `--cfg all`, ...); each
+    job's result.json is marked with `launch`."""
 
     def job(cfg: DictConfig) -> None:
         if cfg.get("wandb") is not None and cfg.wandb.group is None and HydraConfig.get().mode == RunMode.MULTIRUN:
@@ -58,9 +64,8 @@ def hydra_app(name: str, flags: list[str], overrides: list[str], task: Callable[
             if name == "train":  # a mix's parts, composed as compose_config composes them
                 cfg = with_parts(cfg, search_paths(list(HydraConfig.get().overrides.hydra)))
             result = {"summary": task(cfg)}
-        except (RLSFTError, MemoryError, RuntimeError) as error:  # a job's out of memory is its own sentence too
-            sentence = error if isinstance(error, RLSFTError) else out_of_memory(error)
-            if sentence is None:
+        except (RLSFTError, OmegaConfBaseException, MemoryError, RuntimeError) as error:
+            if (sentence := mistake(error)) is None:
                 raise
             print(f"rlsft: error: {sentence}", file=sys.stderr)
             result = {"error": str(sentence)}
@@ -68,6 +73,7 @@ def hydra_app(name: str, flags: list[str], overrides: list[str], task: Callable[
             return
         output = Path(HydraConfig.get().runtime.output_dir)
         result["overrides"] = list(HydraConfig.get().overrides.task)
+        result["launch"] = launch
         (output / RESULT).write_text(json.dumps(result, indent=2))
 
     app = hydra.main(config_path="configs", config_name=name, version_base="1.3")(job)
@@ -88,8 +94,10 @@ def multirun(name: str, overrides: list[str], task: Callable[[DictConfig], dict]
     # the folder as hydra reads the setting (a quoted path unquoted), where the jobs' results will be
     sweep_dir = Path(OverridesParser.create().parse_override(setting).value())
     sweep_dir.mkdir(parents=True, exist_ok=True)  # one sentence where it cannot be, not hydra's traceback
-    hydra_app(name, ["--multirun"], overrides, task)
-    jobs = [json.loads(path.read_text()) for path in sorted(sweep_dir.glob(f"*/{RESULT}"), key=job_number)]
+    launch = uuid.uuid4().hex  # this launch's jobs, told apart from those an earlier sweep left in the folder
+    hydra_app(name, ["--multirun"], overrides, task, launch)
+    results = (json.loads(path.read_text()) for path in sorted(sweep_dir.glob(f"*/{RESULT}"), key=job_number))
+    jobs = [job for job in results if job.pop("launch", None) == launch]  # the mark itself is not reported
     return {"sweep_dir": str(sweep_dir), "jobs": jobs, "failed": sum("error" in job for job in jobs)}
 
 

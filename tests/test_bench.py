@@ -70,6 +70,41 @@ def test_control_quick_trains_reports_and_rebuilds_from_the_runs(tmp_path, capsy
     assert "pass another root=" in error and not (tmp_path / "v1").exists()
 
 
+def test_a_bench_reads_back_the_runs_it_trained_and_its_best_is_the_trainings(tmp_path, capsys):
+    """A size's settings were compared with the runs' as text: learner.lr=1e-4 (recorded as 0.0001) and
+    learner.compile=false (False) refused the runs the bench had just trained. And the best evaluation during
+    training counted the step-0 one, the start policy's."""
+    others = [f"~methods.{method}" for method in compose_config("bench/control", []).methods if method != "bc"]
+    train = ["learner.steps=2", "learner.batch_size=8", "learner.warmup_steps=0", "evaluation.every=1",
+             "evaluation.interim_episodes=1", "evaluation.episodes=1", "env.max_episode_steps=50", "log_every=1",
+             "learner.lr=1e-4", "learner.compile=false"]  # fmt: skip
+    common = ["bench", "control", "size=quick", "tasks=[hopper-medium-replay]", "sizes.quick.seeds=[0]",
+              f"sizes.quick.train=[{','.join(repr(setting) for setting in train)}]", f"root={tmp_path / 'runs'}",
+              f"data_dir={tmp_path / 'data'}", "bootstrap_reps=10", "improvements=[]", "claims=[]",
+              *others]  # fmt: skip
+    assert main([*common, f"results={tmp_path / 'report'}"]) == 0
+    evaluations = tmp_path / "runs" / "hopper-medium-replay" / "bc" / "seed0" / "eval.csv"
+    rows = evaluations.read_text().splitlines()
+    header, start = rows[0].split(","), rows[1].split(",")
+    assert start[0] == "0" and len(rows) == 4  # steps 0, 1 and 2
+    start[header.index("normalized_score")] = "1000"  # a start that no training reaches
+    evaluations.write_text("\n".join([rows[0], ",".join(start), *rows[2:]]) + "\n")
+    assert main([*common, "train=false", f"results={tmp_path / 'again'}"]) == 0
+    capsys.readouterr()
+    record = json.loads((tmp_path / "again" / "control.json").read_text())
+    trained = [float(row.split(",")[header.index("normalized_score")]) for row in rows[2:]]
+    assert record["tasks"]["hopper-medium-replay"]["bc"]["best"]["mean"] == pytest.approx(max(trained))
+
+
+@pytest.mark.parametrize("reps", ["0", "abc", "true"])
+def test_bootstrap_reps_is_checked_before_any_training(reps, tmp_path, capsys):
+    root = tmp_path / "runs"
+    assert main(["bench", "control", "size=quick", f"root={root}", f"bootstrap_reps={reps}"]) == 2
+    [line] = capsys.readouterr().err.splitlines()
+    assert line.startswith("rlsft: error: bootstrap_reps=") and "must be a positive integer" in line
+    assert not root.exists()  # said before the grid trained, not after it
+
+
 def test_a_sweeps_paths_reach_hydra_as_they_are(tmp_path, monkeypatch):
     """Without RLSFT_DATA, data_dir is ~/.cache/rlsft, whose `~` hydra's override parser refused: on a fresh
     machine `rlsft bench control` stopped before its first run. A root with a space, a comma and a quote is

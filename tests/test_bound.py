@@ -34,3 +34,22 @@ def test_the_bound_suite_writes_its_report(tmp_path, capsys):
     record = json.loads((tmp_path / "bound.json").read_text())
     assert set(record["runs"]) == {"bandit", "sequences"} and (tmp_path / "bound.png").stat().st_size > 0
     assert "| bandit | sft |" in (tmp_path / "bound.md").read_text()
+
+
+@pytest.mark.parametrize(
+    ("override", "sentence"),
+    [
+        ("lr=-1", "bound.lr is out of range"),
+        ("lr=abc", "lr='abc' should be a number"),
+        ("ema_decay=abc", "ema_decay='abc' should be a number"),
+        ("sizes.quick.steps=0", "bound.steps (or epochs) is out of range"),
+        ("sizes.quick.sequences.length=0", "must have a positive length and number of actions and a threshold"),
+        ("sizes.quick.sequences.threshold=7", "a threshold that some sequence reaches"),
+    ],
+)
+def test_a_bad_bound_setting_is_one_sentence_before_any_training(override, sentence, tmp_path, capsys):
+    """These were tracebacks (ValueError, TypeError, IndexError), some after other methods had trained."""
+    assert main(["bench", "bound", "size=quick", override, f"results={tmp_path / 'report'}"]) == 2
+    [line] = capsys.readouterr().err.splitlines()
+    assert line.startswith("rlsft: error: ") and sentence in line
+    assert not (tmp_path / "report").exists()

@@ -87,6 +87,12 @@ def test_corrupt_checkpoints_name_the_fix(bc_run, tmp_path, capsys):
         path.write_bytes(damaged)
         line = assert_refused(main(["evaluate", f"checkpoint={path}"]), capsys, tmp_path / "none", str(path))
         assert "delete it" in line
+    # any other file is the user's: not to be deleted, and not a checkpoint to pass
+    for other in (tmp_path / "run" / "train.csv", tmp_path / "run" / "config.yaml"):
+        kept = other.read_bytes()
+        line = assert_refused(main(["evaluate", f"checkpoint={other}"]), capsys, tmp_path / "none", str(other))
+        assert "delete" not in line and line.endswith("; pass a run folder or its checkpoint.pt.")
+        assert other.read_bytes() == kept
 
 
 def test_evaluate_takes_a_run_folder_and_explains_a_folder_without_a_checkpoint(bc_run, tmp_path, capsys):

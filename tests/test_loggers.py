@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from conftest import small_run
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from rlsft.cli import main
 
@@ -59,6 +60,53 @@ def test_a_sweeps_wandb_runs_are_grouped_by_the_sweeps_name(
     assert main([*argv, "-m", "seed=0,1", f"hydra.sweep.dir={sweep}", f"run_dir={tmp_path}/runs/seed${{seed}}"]) == 0
     for seed in (0, 1):
         assert b"my-sweep" in wandb_records(tmp_path / "runs" / f"seed{seed}")
+    capsys.readouterr()
+
+
+def steps(path: Path) -> list[int]:
+    with path.open() as file:
+        return [int(row["step"]) for row in csv.DictReader(file)]
+
+
+def tensorboard_steps(run_dir: Path, tag: str) -> list[int]:
+    """The steps of `tag` as TensorBoard shows them: events that a later session purged are left out."""
+    events = EventAccumulator(str(run_dir / "tensorboard"))
+    events.Reload()
+    return [event.step for event in events.Scalars(tag)]
+
+
+def test_a_resumed_run_keeps_every_row_in_tensorboard_and_the_users_own_csvs(hopper_minari, data_dir, tmp_path, capsys):
+    """The mirror once purged the checkpoint's own step, which the CSV keeps and the resumed run does not log
+    again; and resuming truncated every CSV in the folder, a user's own too."""
+    run_dir = tmp_path / "run"
+
+    def argv(steps: int) -> list[str]:
+        return small_run(hopper_minari, data_dir, run_dir, "algorithm=bc", f"learner.steps={steps}", "log_every=2",
+                         "evaluation.every=0", "evaluation.episodes=1", "logger=[csv,tensorboard]")  # fmt: skip
+
+    assert main(argv(10)) == 0
+    returns, notes = "step,return\n5,1.0\n40,2.0\n", "model,remark\nsmall,kept as it was\n"
+    (run_dir / "returns.csv").write_text(returns)
+    (run_dir / "notes.csv").write_text(notes)
+    assert main(argv(20)) == 0  # resumes from the checkpoint at step 10
+    assert steps(run_dir / "train.csv") == tensorboard_steps(run_dir, "train/loss") == list(range(2, 21, 2))
+    assert steps(run_dir / "eval.csv") == tensorboard_steps(run_dir, "eval/normalized_score") == [10, 20]
+    assert (run_dir / "returns.csv").read_text() == returns and (run_dir / "notes.csv").read_text() == notes
+    assert not list(run_dir.glob(".*.tmp"))
+    capsys.readouterr()
+
+
+def test_a_run_stopped_before_its_first_checkpoint_starts_its_record_over(hopper_minari, data_dir, tmp_path, capsys):
+    """Without a checkpoint the run starts at step 0 and evaluates it again: the earlier step-0 row went on."""
+    run_dir = tmp_path / "run"
+    argv = small_run(hopper_minari, data_dir, run_dir, "algorithm=bc", "learner.steps=4", "evaluation.every=2",
+                     "evaluation.interim_episodes=1", "evaluation.episodes=1", "logger=[csv,tensorboard]")  # fmt: skip
+    assert main(argv) == 0
+    (run_dir / "checkpoint.pt").unlink()  # as a run stopped before its first checkpoint leaves its folder
+    (run_dir / "summary.json").unlink(missing_ok=True)
+    assert main(argv) == 0
+    assert steps(run_dir / "eval.csv") == tensorboard_steps(run_dir, "eval/normalized_score") == [0, 2, 4]
+    assert steps(run_dir / "train.csv") == tensorboard_steps(run_dir, "train/loss") == [4]  # log_every=5: the last
     capsys.readouterr()
 
 

@@ -89,7 +89,11 @@ def test_ppo_with_iw_sft_on_control_trains_one_policy_on_both_and_resumes_exactl
         (["algorithm.parts=[grpo,mix]"], "a mix cannot be a part of one"),
         (["algorithm.parts=[sft,sft]"], "name each part once"),
         (["algorithm.parts=[grpo,ppo]"], "ppo runs on control envs, and arithmetic is a text env"),
-        (["algorithm.batch_sizes=[4]"], "must give each of the parts ['grpo', 'iw_sft'] a positive batch size"),
+        (["algorithm.weights=[a,b]"], "algorithm.weights=['a', 'b'] must give each of the 2 parts"),
+        (["algorithm.weights=[true,1]"], "algorithm.weights=[True, 1] must give each of the 2 parts"),
+        (["algorithm.batch_sizes=[4]"], "must give each of the parts ['grpo', 'iw_sft'] a positive whole batch size"),
+        (["algorithm.batch_sizes=[abc,8]"], "algorithm.batch_sizes=['abc', 8] must give each of the parts"),
+        (["algorithm.batch_sizes=[null,8.5]"], "algorithm.batch_sizes=[None, 8.5] must give each of the parts"),
     ],
 )  # fmt: skip
 def test_a_bad_mix_is_one_sentence_and_leaves_no_run(overrides, sentence, tmp_path, capsys):

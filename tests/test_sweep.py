@@ -59,6 +59,36 @@ def test_a_failed_job_is_its_own_sentence_and_the_sweep_goes_on(hopper_minari, d
     assert json.loads(output.out)["failed"] == 2 and output.err.count("rlsft: error: Out of memory (") == 2
 
 
+def test_a_jobs_config_value_that_cannot_be_resolved_is_its_own_sentence(
+    hopper_minari, data_dir, tmp_path, capsys, monkeypatch
+):
+    """OmegaConf's resolver errors once escaped the job: hydra's traceback ended the sweep, without its JSON."""
+    monkeypatch.delenv("RLSFT_UNSET", raising=False)
+    assert main(sweep(hopper_minari, data_dir, tmp_path, "learner.steps=4,${oc.env:RLSFT_UNSET}")) == 2
+    output = capsys.readouterr()
+    result = json.loads(output.out)
+    assert result["failed"] == 2 and sum("summary" in job for job in result["jobs"]) == 2  # 2 seeds x 2 steps
+    assert output.err.count("rlsft: error: Bad config value (") == 2 and "'RLSFT_UNSET' not found" in output.err
+    # a resolver's own sentence (PPO's steps are sized by its rollout), as without -m
+    argv = ["train", "-m", "algorithm=ppo", "seed=0,1", "algorithm.rollout.num_envs=0", "progress=false",
+            f"run_dir={tmp_path}/ppo/seed${{seed}}", f"hydra.sweep.dir={tmp_path}/ppo-sweep"]  # fmt: skip
+    assert main(argv) == 2
+    output = capsys.readouterr()
+    assert json.loads(output.out)["failed"] == 2 and "Traceback" not in output.err
+    assert output.err.count("rlsft: error: algorithm.rollout.num_envs=0 must be positive") == 2
+
+
+def test_a_sweep_into_a_used_folder_reports_its_own_jobs(hopper_minari, data_dir, tmp_path, capsys):
+    """The bench sweeps a task's unfinished seeds into one folder: a seed that failed once, then trained, was
+    still reported failed, from the earlier sweep's result.json."""
+    assert main(sweep(hopper_minari, data_dir, tmp_path, "learner.lr=-1,1e-3")) == 2
+    assert json.loads(capsys.readouterr().out)["failed"] == 2
+    assert main(sweep(hopper_minari, data_dir, tmp_path, "learner.lr=1e-3")) == 0
+    result = jobs(capsys)
+    assert result["failed"] == 0 and [job["summary"]["steps"] for job in result["jobs"]] == [4, 4]
+    assert all(set(job) == {"summary", "overrides"} for job in result["jobs"])
+
+
 def test_sweep_mistakes_are_one_sentence_before_anything_runs(hopper_minari, data_dir, tmp_path, capsys):
     assert main(sweep(hopper_minari, data_dir, tmp_path, "algorithm=bc,iwsft")) == 2
     assert "Unknown algorithm 'iwsft' (did you mean iw_sft?)" in capsys.readouterr().err

@@ -27,7 +27,12 @@ class Mix(Algorithm):
 
     def __init__(self, parts: dict[str, Algorithm], weights: Sequence[float]) -> None:
         super().__init__()
-        if len(weights) != len(parts) or not all(math.isfinite(w) and w >= 0 for w in weights) or not any(weights):
+        numbers = all(isinstance(w, (int, float)) and not isinstance(w, bool) for w in weights)  # not `abc`, not true
+        if (
+            len(weights) != len(parts)
+            or not (numbers and all(math.isfinite(w) and w >= 0 for w in weights))
+            or not any(weights)
+        ):
             raise RLSFTError(
                 f"algorithm.weights={list(weights)} must give each of the {len(parts)} parts {list(parts)} a finite"
                 " weight >= 0, not all 0; pass one weight per part, e.g. algorithm.weights=[1.0,0.1]."

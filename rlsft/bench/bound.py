@@ -36,6 +36,7 @@ from rlsft.algorithms.sft import SFT
 from rlsft.bench.report import environment
 from rlsft.errors import RLSFTError
 from rlsft.learner import Learner, LearnerConfig
+from rlsft.options import checked_options
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (after choosing the file backend)
@@ -117,6 +118,12 @@ def objective_and_bounds(task: Task, policy: nn.Module, reference: nn.Module, q:
 METHODS = ("sft", "iw_policy", "iw_ema", "iw_copy")  # SFT, and iw-SFT with q = the policy, its EMA, a copy
 
 
+def learner_config(steps: int, lr: float) -> LearnerConfig:
+    """Adam at a constant `lr` for `steps` steps on the CPU, checked as any run's learner is (one sentence)."""
+    settings = {"steps": steps, "lr": lr, "warmup_steps": 0, "schedule": "constant", "device": "cpu"}
+    return LearnerConfig.from_config(OmegaConf.create(settings), where="bound")
+
+
 def train(task: Task, method: str, steps: int, lr: float, ema_decay: float, copy_every: int) -> list[dict]:
     """J and the bounds after each of `steps` gradient steps of `method`, one of METHODS."""
     torch.manual_seed(0)
@@ -131,8 +138,7 @@ def train(task: Task, method: str, steps: int, lr: float, ema_decay: float, copy
         q = method.removeprefix("iw_")
         algorithm = IWSFT(alpha=float(length), w_max=1e6, self_normalize=False, q=q, ema_decay=ema_decay,
                           copy_every=copy_every)  # fmt: skip
-    config = LearnerConfig(steps=steps, lr=lr, warmup_steps=0, schedule="constant", device="cpu")
-    learner = Learner(policy, algorithm, config)
+    learner = Learner(policy, algorithm, learner_config(steps, lr))
     batch = curated_batch(task, reference)
     tracked = AveragedModel(policy, multi_avg_fn=get_ema_multi_avg_fn(ema_decay)) if method == "sft" else None
     records = []
@@ -171,7 +177,21 @@ def run(cfg: DictConfig) -> dict:
     size = cfg.sizes[cfg.size]
     if not cfg.methods or any(method not in METHODS for method in cfg.methods):
         raise RLSFTError(f"methods={list(cfg.methods)} must name some of {list(METHODS)}; fix that override.")
-    tasks = [bandit(), sequences(**size.sequences)]
+    # every setting's type (one sentence naming its key), then its range, before any training
+    checked_options(train, {key: cfg[key] for key in ("lr", "ema_decay", "copy_every")}, where="")
+    checked_options(train, {"steps": size.steps}, where=f"sizes.{cfg.size}")
+    learner_config(size.steps, cfg.lr)
+    sequence = checked_options(sequences, dict(size.sequences), where=f"sizes.{cfg.size}.sequences")
+    if (
+        sequence["length"] < 1
+        or sequence["actions"] < 1
+        or sequence["threshold"] > sequence["length"] * (sequence["actions"] - 1)
+    ):
+        raise RLSFTError(
+            f"sizes.{cfg.size}.sequences={sequence} must have a positive length and number of actions and a threshold"
+            " that some sequence reaches (at most length * (actions - 1)); fix the override."
+        )
+    tasks = [bandit(), sequences(**sequence)]
     results = {
         task.name.split(" ")[0]: {method: train(task, method, size.steps, cfg.lr, cfg.ema_decay, cfg.copy_every)
                                   for method in cfg.methods}

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig, OmegaConf
 
 from rlsft.bench.aggregate import aggregate_scores
@@ -33,7 +34,7 @@ class Run:
     """One finished run, as its folder holds it."""
 
     final: float  # the final evaluation's normalised score
-    best: float  # the best evaluation's, interim ones included
+    best: float  # the best evaluation's after step 0, interim ones included
     start: float | None  # the step-0 evaluation's (pi_ref's for fine-tuning algorithms)
     curve: list[tuple[int, float]]  # (step, normalised score) of every evaluation
     weights: list[tuple[int, float, float]]  # (step, ESS, max weight) of iw-SFT's training rows
@@ -104,12 +105,16 @@ def finished(cfg: DictConfig, task: str, method: str, seed: int) -> bool:
         return False
     recorded = OmegaConf.load(folder / "config.yaml")
     chosen, sized = run_settings(cfg, task, method)
-    asked = dict(setting.split("=", 1) for setting in [*chosen, *sized])  # later settings win, as in the command
-    for key, value in asked.items():
-        found = OmegaConf.select(recorded, key.lstrip("+"))
-        if found is not None and not OmegaConf.is_config(found) and str(found) != value:  # a group's choice: a dict
+    parser = OverridesParser.create()
+    asked = {}  # later settings win, as in the command; each value as hydra reads it (1e-4 is 0.0001, true is True)
+    for setting in [*chosen, *sized]:
+        override = parser.parse_override(setting)
+        asked[override.key_or_group] = (setting.split("=", 1)[1], override.value())
+    for key, (text, value) in asked.items():
+        found = OmegaConf.select(recorded, key)
+        if found is not None and not OmegaConf.is_config(found) and found != value:  # a group's choice: a dict
             raise RLSFTError(
-                f"{folder} holds a finished run with {key}={found}, not the {value} that {task} asks for; pass another"
+                f"{folder} holds a finished run with {key}={found}, not the {text} that {task} asks for; pass another"
                 f" root= for this bench's runs (or delete that folder to train it again)."
             )
     return True
@@ -149,7 +154,7 @@ def read_run(folder: Path, command: str, score: str, scale: float) -> Run:
     ]
     sampled = sampled_by_step(summary, train)
     start = evaluations[0][1] if evaluations and evaluations[0][0] == 0 else None
-    best = max(score for _, score in evaluations)
+    best = max(score for step, score in evaluations if step > 0)  # the training's, not the start's
     return Run(
         scale * float(summary[score]), best, start, evaluations, weights, command,
         sampled=[(step, at_step(sampled, step)) for step, _ in evaluations],
@@ -231,6 +236,11 @@ def run(cfg: DictConfig) -> dict:
     size = cfg.sizes[cfg.size]
     if not cfg.methods:
         raise RLSFTError(f"The {cfg.suite} suite has no method left to run; delete fewer with ~methods.<name>.")
+    if type(cfg.bootstrap_reps) is not int or cfg.bootstrap_reps < 1:  # said before the training, not after it
+        raise RLSFTError(
+            f"bootstrap_reps={cfg.bootstrap_reps!r} must be a positive integer (the aggregates' bootstrap resamples);"
+            " fix the override."
+        )
     beside = beside_report(cfg.beside, cfg.suite)  # a bad beside= is said before the training, not after it
     if cfg.train:  # only the runs not finished (no summary in their folder) are swept
         for task in chosen_tasks(cfg):

@@ -34,7 +34,8 @@ def configured_algorithm(cfg: DictConfig) -> Algorithm:
     """The algorithm `cfg.algorithm` names, checked to run on the run's domain and with its data."""
     if cfg.algorithm.name == "mix":
         parts = {part: configured_algorithm(part_config(cfg, part)) for part in cfg.algorithm.parts}
-        return Mix(parts, list(cfg.algorithm.weights))
+        batch_sizes(cfg, list(parts))  # checked before any part's data or pi_ref is made
+        return Mix(parts, as_list(cfg.algorithm.weights))
     algorithm = make_algorithm(cfg.algorithm.name, OmegaConf.to_container(cfg.algorithm.options, resolve=True))
     if cfg.domain.name not in algorithm.domains:
         raise RLSFTError(
@@ -74,16 +75,26 @@ def configured_experiment(
     return experiment
 
 
-def mixed_experiment(cfg: DictConfig, mix: Mix, learner_config: LearnerConfig) -> Experiment:
-    """Every part's experiment on one policy (the first part's), their sources as one MixedSource."""
-    sizes = list(cfg.algorithm.batch_sizes) or [None] * len(mix.parts)
-    if len(sizes) != len(mix.parts) or any(size is not None and size < 1 for size in sizes):
+def as_list(value: object) -> list:
+    """A config list as a Python list, anything else (`algorithm.weights=abc`) as a list of it alone."""
+    return list(value) if OmegaConf.is_list(value) else [value]
+
+
+def batch_sizes(cfg: DictConfig, parts: list[str]) -> list[int | None]:
+    """`algorithm.batch_sizes` of a mix: a positive integer or null (learner.batch_size) for each part."""
+    sizes = as_list(cfg.algorithm.batch_sizes) or [None] * len(parts)
+    if len(sizes) != len(parts) or not all(size is None or (type(size) is int and size >= 1) for size in sizes):
         raise RLSFTError(
-            f"algorithm.batch_sizes={sizes} must give each of the parts {list(mix.parts)} a positive batch size"
+            f"algorithm.batch_sizes={sizes} must give each of the parts {parts} a positive whole batch size"
             " (null: learner.batch_size), or be [] for learner.batch_size everywhere."
         )
+    return sizes
+
+
+def mixed_experiment(cfg: DictConfig, mix: Mix, learner_config: LearnerConfig) -> Experiment:
+    """Every part's experiment on one policy (the first part's), their sources as one MixedSource."""
     experiments, policy = {}, None
-    for (part, algorithm), size in zip(mix.parts.items(), sizes, strict=True):
+    for (part, algorithm), size in zip(mix.parts.items(), batch_sizes(cfg, list(mix.parts)), strict=True):
         part_learner = dataclasses.replace(learner_config, batch_size=size or learner_config.batch_size)
         experiments[part] = configured_experiment(part_config(cfg, part), algorithm, part_learner, policy)
         policy = experiments[part].policy
