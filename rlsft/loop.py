@@ -21,12 +21,14 @@ from rlsft.sources.base import BatchSource
 
 CHECKPOINT = "checkpoint.pt"
 # The settings a resumed run may change (a key, or every key under it): its length, where it and its data live,
-# where it runs, and how it reports. Any other setting differing from the checkpoint's is another run.
+# where it runs (device, processes: resume_from checks a per-rank source's count), how it reports, and what a
+# non-finite step does (the sentence that stops a run offers learner.nonfinite=skip to go on). Any other setting
+# differing from the checkpoint's is another run.
 RESUMABLE_CHANGES = (
     "learner.steps", "learner.epochs", "budget", "algorithm.steps", "algorithm.replay.frames",
     "algorithm.rollout.frames", "run_dir", "data_dir", "resume", "learner.device", "learner.compile",
-    "generation.completions_per_call", "progress", "log_every", "checkpoint_every", "logger", "wandb", "evaluation",
-    "algorithm.evaluation_every", "algorithm.checkpoint_every",
+    "learner.distributed", "generation.completions_per_call", "learner.nonfinite", "progress", "log_every",
+    "checkpoint_every", "logger", "wandb", "evaluation", "algorithm.evaluation_every", "algorithm.checkpoint_every",
 )  # fmt: skip
 
 

@@ -127,10 +127,16 @@ def test_user_errors_are_one_sentence(hopper_minari, data_dir, tmp_path, capsys)
     assert main(small_run(hopper_minari, data_dir, done, "algorithm=bc", "learner.steps=5")) == 0
     assert "another run ('bc on" in error_of(small_run(hopper_minari, data_dir, done, "algorithm=sft"), capsys)
     assert "resume=false" in error_of(small_run(hopper_minari, data_dir, done, "algorithm=bc", "resume=false"), capsys)
-    assert "does not fit this run" in error_of(
+    assert "policy.hidden_sizes: [256, 256, 256] there, [8] here" in error_of(
         small_run(hopper_minari, data_dir, done, "algorithm=bc", "learner.steps=10", "policy.hidden_sizes=[8]"), capsys
     )
     assert checkpoint.load(done / "checkpoint.pt")["learner"]["step"] == 5  # untouched
+    state = checkpoint.load(done / "checkpoint.pt")  # as another rlsft version's model would have it
+    state["learner"]["policy"].popitem()
+    checkpoint.save_atomic(state, done / "checkpoint.pt")
+    assert "does not fit this run" in error_of(
+        small_run(hopper_minari, data_dir, done, "algorithm=bc", "learner.steps=10"), capsys
+    )
     for setting, words in [("episodes=-1", "episodes=-1 is not a positive integer"),  # were tracebacks
                            ("episodes=abc", "episodes='abc' is not a positive integer"),
                            ("seed=-3", "seed=-3 is not an integer in [0, 2**32)")]:  # fmt: skip
