@@ -37,8 +37,9 @@ def train(cfg: DictConfig) -> dict[str, float | str] | None:
     Under torchrun with learner.distributed=ddp every rank trains; rank 0 returns the summary, the others None.
     """
     distributed.adopt_slurm_tasks()  # the tasks of a submitit job on SLURM: the ranks of this run
-    if not OmegaConf.is_list(cfg.imports):  # a lone name would be imported letter by letter
-        raise RLSFTError(f"imports={cfg.imports} must be a list of module names; write imports=[{cfg.imports}].")
+    if not (OmegaConf.is_list(cfg.imports) and all(isinstance(name, str) for name in cfg.imports)):
+        # a lone name would be imported letter by letter, a number is import_module's TypeError
+        raise RLSFTError(f"imports={cfg.imports} must be a list of module names, e.g. imports=[my_package.my_module].")
     for module in cfg.imports:
         import_module_named(module)
     loop = LoopConfig.from_config(cfg)
