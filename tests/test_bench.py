@@ -96,13 +96,32 @@ def test_a_bench_reads_back_the_runs_it_trained_and_its_best_is_the_trainings(tm
     assert record["tasks"]["hopper-medium-replay"]["bc"]["best"]["mean"] == pytest.approx(max(trained))
 
 
-@pytest.mark.parametrize("reps", ["0", "abc", "true"])
-def test_bootstrap_reps_is_checked_before_any_training(reps, tmp_path, capsys):
+@pytest.mark.parametrize(
+    "setting, words",
+    [
+        *[(f"bootstrap_reps={reps}", "must be a positive integer") for reps in ("0", "abc", "true")],
+        # these were tracebacks when the report was written, after the whole grid had trained
+        ("improvements=[iw_sft,sft]", "improvements=['iw_sft', 'sft'] must be a list of [better, worse] pairs"),
+        ("claims=[[iw_sft,sft]]", "must be a list of [better, worse, what it means when false] triples"),
+        ("reference_methods=null", "reference_methods=None must be a list of method names"),
+        ("sizes.quick.seeds=[]", "sizes.quick.seeds=[] must be a non-empty list of integer seeds"),
+    ],
+)
+def test_report_settings_are_checked_before_any_training(setting, words, tmp_path, capsys):
     root = tmp_path / "runs"
-    assert main(["bench", "control", "size=quick", f"root={root}", f"bootstrap_reps={reps}"]) == 2
+    assert main(["bench", "control", "size=quick", f"root={root}", setting]) == 2
     [line] = capsys.readouterr().err.splitlines()
-    assert line.startswith("rlsft: error: bootstrap_reps=") and "must be a positive integer" in line
+    assert line.startswith(f"rlsft: error: {setting.split('=')[0]}=") and words in line
     assert not root.exists()  # said before the grid trained, not after it
+
+
+def test_a_beside_report_without_numbers_is_one_sentence(tmp_path, capsys):
+    """A final mean that is no number was a format error when the report was written, after the training."""
+    other = {"suite": "control", "environment": None, "tasks": {"t": {"bc": {"final": {"mean": "high"}}}}}
+    (tmp_path / "other.json").write_text(json.dumps(other))
+    beside = f"beside={tmp_path / 'other.json'}"
+    assert main(["bench", "control", "size=quick", f"root={tmp_path / 'runs'}", "train=false", beside]) == 2
+    assert "is not a bench report's JSON (a final mean is not a number)" in capsys.readouterr().err
 
 
 def test_a_sweeps_paths_reach_hydra_as_they_are(tmp_path, monkeypatch):

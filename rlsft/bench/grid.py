@@ -231,16 +231,35 @@ def sweep(cfg: DictConfig, task: str, method: str, seeds: list[int]) -> None:
         raise RLSFTError(f"{result['failed']} runs of {method} on {task} failed (the first: {first})")
 
 
+def check_report_settings(cfg: DictConfig) -> None:
+    """The settings the report reads, each wrong one said in one sentence before any training, not after it."""
+    seeds = cfg.sizes[cfg.size].seeds
+    if not (OmegaConf.is_list(seeds) and len(seeds) > 0 and all(type(seed) is int for seed in seeds)):
+        raise RLSFTError(f"sizes.{cfg.size}.seeds={seeds} must be a non-empty list of integer seeds; fix it.")
+    if type(cfg.bootstrap_reps) is not int or cfg.bootstrap_reps < 1:
+        raise RLSFTError(
+            f"bootstrap_reps={cfg.bootstrap_reps!r} must be a positive integer (the aggregates' bootstrap resamples);"
+            " fix the override."
+        )
+    shapes = {"reference_methods": (None, "method names, [] for none"),
+              "improvements": (2, "[better, worse] pairs of method names"),
+              "claims": (3, "[better, worse, what it means when false] triples")}  # fmt: skip
+    for key, (width, what) in shapes.items():
+        value = cfg[key]
+        items = list(value) if OmegaConf.is_list(value) else None
+        fits = items is not None and all(
+            isinstance(item, str) if width is None else OmegaConf.is_list(item) and len(item) == width for item in items
+        )
+        if not fits:
+            raise RLSFTError(f"{key}={value} must be a list of {what}; fix the override.")
+
+
 def run(cfg: DictConfig) -> dict:
     """Train every run of the size that is not finished (train=true), then write the report."""
     size = cfg.sizes[cfg.size]
     if not cfg.methods:
         raise RLSFTError(f"The {cfg.suite} suite has no method left to run; delete fewer with ~methods.<name>.")
-    if type(cfg.bootstrap_reps) is not int or cfg.bootstrap_reps < 1:  # said before the training, not after it
-        raise RLSFTError(
-            f"bootstrap_reps={cfg.bootstrap_reps!r} must be a positive integer (the aggregates' bootstrap resamples);"
-            " fix the override."
-        )
+    check_report_settings(cfg)
     beside = beside_report(cfg.beside, cfg.suite)  # a bad beside= is said before the training, not after it
     if cfg.train:  # only the runs not finished (no summary in their folder) are swept
         for task in chosen_tasks(cfg):

@@ -91,10 +91,13 @@ def beside_report(path: str | None, suite: str) -> dict | None:
             task: {column: row["final"]["mean"] for column, row in rows.items()}
             for task, rows in other["tasks"].items()
         }
-    except (OSError, ValueError, KeyError, TypeError) as error:
+        made = other.get("environment") or {}
+        if not all(isinstance(mean, int | float) for rows in finals.values() for mean in rows.values()):
+            raise ValueError("a final mean is not a number")
+        found = {"command": made.get("command"), "date": made.get("date")}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
         raise RLSFTError(f"beside={path} is not a bench report's JSON ({error}); name a <suite>.json a bench wrote.")
-    made = other.get("environment", {})
-    return {"path": str(path), "command": made.get("command"), "date": made.get("date"), "finals": finals}
+    return {"path": str(path), **found, "finals": finals}
 
 
 def beside_section(beside: dict | None, table: dict, columns: list[str], score: str, task: str) -> list[str]:
@@ -170,8 +173,13 @@ def markdown(record: dict) -> str:
         lines += ["", config["sampled_note"], "", "![score against samples and seconds](budget.png)"]
     lines += ["", "## Where the measurements disagree with the paper", ""]
     lines += [f"- {sentence}" for sentence in record["disagreements"]]
-    checked = ", ".join(f"{better} >= {worse}" for better, worse, _ in config["claims"])
-    lines.append(f"- Elsewhere the paper's order holds or the difference is within one std over seeds ({checked}).")
+    compared = [(better, worse) for better, worse, _ in config["claims"] if better in methods and worse in methods]
+    if compared:
+        checked = ", ".join(f"{better} >= {worse}" for better, worse in compared)
+        lines.append(f"- Elsewhere the paper's order holds or the difference is within one std over seeds ({checked}).")
+    left_out = [f"{better} >= {worse}" for better, worse, _ in config["claims"] if (better, worse) not in compared]
+    if left_out:
+        lines.append(f"- Not compared, a method being left out of this report: {', '.join(left_out)}.")
     if record.get("ppo"):
         lines += ["", "## Online reference: PPO at 1M frames (benchmarks/results/ppo_returns.md)", "",
                   "| env | normalised score |", "|---|---:|"] + [f"| {e} | {s:.1f} |" for e, s in record["ppo"].items()]  # fmt: skip
