@@ -131,6 +131,8 @@ def resolve_device(name: str) -> torch.device:
         raise RLSFTError(
             f"learner.device={name!r} is not a device torch knows; use auto, cpu, cuda or cuda:N."
         ) from error
+    if device.type not in ("cpu", "cuda"):  # mps, xpu, ...: a torch build may lack them, rlsft is not tested there
+        raise RLSFTError(f"learner.device={name} is not one rlsft trains on; use auto, cpu, cuda or cuda:N.")
     if device.type == "cuda" and not torch.cuda.is_available():
         raise RLSFTError(f"learner.device={name} but this machine has no CUDA device; use learner.device=auto or cpu.")
     return distributed.local_device(device)

@@ -196,7 +196,14 @@ def test_bad_rollout_settings_are_one_sentence(tmp_path, capsys):
     assert "algorithm.rollout.gamma='abc' should be a number" in error_of([*ppo, "algorithm.rollout.gamma=abc"], capsys)
     for bad in ("num_envs=0", "frames_per_env=0", "epochs=0", "minibatches=0"):
         assert f"{bad} must be positive" in error_of([*ppo, f"algorithm.rollout.{bad}"], capsys)
-    assert "no more minibatches than" in error_of([*ppo, "algorithm.rollout.minibatches=5000"], capsys)
+    assert "at most half as many minibatches as" in error_of([*ppo, "algorithm.rollout.minibatches=5000"], capsys)
+    one_step_each = [f"algorithm.rollout.{key}" for key in ("num_envs=1", "frames_per_env=4", "minibatches=4")]
+    assert "two steps a minibatch at least" in error_of([*ppo, *one_step_each], capsys)  # its std was NaN: "lower lr"
+    sac = ["train", "algorithm=sac", f"run_dir={tmp_path / 'sac'}", "progress=false"]
+    for sizes in ("[-4]", "[0]"):  # torch's RuntimeError, torchrl's for 0
+        bad = f"algorithm.options.critic_hidden_sizes={sizes}"
+        assert f"critic_hidden_sizes={sizes} must be positive layer sizes" in error_of([*sac, bad], capsys)
+    assert "learner.device=mps is not one rlsft trains on" in error_of([*ppo, "learner.device=mps"], capsys)
     for bad, words in [("clip_epsilon=-0.2", "clip_epsilon=-0.2 must be positive"),  # these trained silently
                        ("value_coef=-1", "value_coef=-1 and entropy_coef=0.0 not negative"),
                        ("entropy_coef=-0.01", "entropy_coef=-0.01 not negative")]:  # fmt: skip

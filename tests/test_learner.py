@@ -167,3 +167,12 @@ def checkpoint_copy(learner: Learner) -> dict:
         "policy": {name: tensor.clone() for name, tensor in state["policy"].items()},
         "adam_steps": [float(entry["step"]) for entry in state["optimizer"]["state"].values()],
     }
+
+
+@pytest.mark.parametrize("overrides, precision", [([], "fp32"), (["algorithm=sac"], "fp32"), (["algorithm=ppo"], "fp32"),
+                                                  (["env=arithmetic"], "auto")])  # fmt: skip
+def test_control_presets_train_in_fp32_and_the_llm_preset_autocasts_on_cuda(overrides, precision):
+    """bf16 autocast on CUDA rounded a SAC critic's Q near 300 to steps of 2; only language models take it."""
+    from rlsft.cli import compose_config
+
+    assert compose_config("train", overrides).learner.precision == precision

@@ -67,6 +67,11 @@ class SAC(Algorithm):
         critic_hidden_sizes: Sequence[int] = (256, 256),
     ) -> None:
         super().__init__()
+        if not all(type(size) is int and size >= 1 for size in critic_hidden_sizes):  # torch's own error otherwise
+            raise RLSFTError(
+                f"algorithm.options.critic_hidden_sizes={list(critic_hidden_sizes)} must be positive layer sizes;"
+                " fix the override."
+            )
         if not (0 < gamma <= 1 and 0 < tau <= 1 and q_lr > 0 and alpha > 0):
             raise RLSFTError(
                 f"SAC needs gamma and tau in (0, 1], q_lr and alpha positive (got gamma={gamma}, tau={tau},"

@@ -90,10 +90,12 @@ class RolloutSource:
         num_envs, seed = own.stop - own.start, seed + own.start  # this rank's envs: seeds as in one process
         counts = {"num_envs": num_envs, "frames_per_env": frames_per_env, "epochs": epochs, "minibatches": minibatches}
         discounts_ok = 0 <= gamma <= 1 and 0 <= lmbda <= 1
-        if min(counts.values()) < 1 or minibatches > num_envs * frames_per_env or not discounts_ok:
+        # Two steps or more a minibatch: its advantages are standardised, and one step's std is NaN
+        if min(counts.values()) < 1 or 2 * minibatches > num_envs * frames_per_env or not discounts_ok:
             raise RLSFTError(
-                f"algorithm.rollout {counts} must be positive, with no more minibatches than the rollout's"
-                f" num_envs * frames_per_env steps, and gamma={gamma}, lmbda={lmbda} in [0, 1]; fix the override."
+                f"algorithm.rollout {counts} must be positive, with at most half as many minibatches as the"
+                f" rollout's num_envs * frames_per_env steps (two steps a minibatch at least), and gamma={gamma},"
+                f" lmbda={lmbda} in [0, 1]; fix the override."
             )
         if workers < 1 or num_envs % workers:
             raise RLSFTError(
