@@ -243,3 +243,13 @@ def test_text_quick_trains_every_method_and_reports_accuracy(tmp_path, capsys):
 def test_a_report_names_the_command_that_started_it(argv, command, monkeypatch):
     monkeypatch.setattr(sys, "argv", argv)  # `python -m rlsft.cli` sets argv[0] to the module's file
     assert invoked_command() == command
+
+
+def test_a_size_runs_only_the_methods_it_names(tmp_path, capsys):
+    """SmolLM2's reduced CPU size runs 5 of the text suite's 10 methods (it ran all, mix and the iterated ones
+    on SmolLM2 on a CPU, and its own report could not be rebuilt with its recorded command)."""
+    argv = ["bench", "text", "size=reduced", "train=false", f"root={tmp_path}"]
+    assert main(argv) == 2
+    assert "15 runs of the text suite are not finished" in capsys.readouterr().err  # 5 methods x 3 seeds
+    assert main([*argv, "sizes.reduced.only=[sft,mixx]"]) == 2
+    assert "sizes.reduced.only names ['mixx'], not methods of the text suite" in capsys.readouterr().err

@@ -257,6 +257,10 @@ def check_report_settings(cfg: DictConfig) -> None:
 def run(cfg: DictConfig) -> dict:
     """Train every run of the size that is not finished (train=true), then write the report."""
     size = cfg.sizes[cfg.size]
+    if size.get("only") is not None:  # a size that runs some of the suite's methods (SmolLM2's reduced CPU size)
+        if unknown := [name for name in size.only if name not in cfg.methods]:
+            raise RLSFTError(f"sizes.{cfg.size}.only names {unknown}, not methods of the {cfg.suite} suite; fix it.")
+        cfg.methods = {name: cfg.methods[name] for name in size.only}
     if not cfg.methods:
         raise RLSFTError(f"The {cfg.suite} suite has no method left to run; delete fewer with ~methods.<name>.")
     check_report_settings(cfg)
