@@ -45,7 +45,8 @@ class ReplaySource:
             )
         self.policy, self.device, self.learning_starts = policy, device, learning_starts
         self.env = VectorControlEnv(env_id, 1)
-        self.env.set_seed(seed + (distributed.rank() if data_parallel else 0))
+        # each rank its own stream (rank_seed), not seed + rank, which is another seed's rank 0
+        self.env.set_seed(distributed.rank_seed(seed) if data_parallel else seed)
         self.low, self.high = (torch.as_tensor(bound) for bound in (self.env.action_low, self.env.action_high))
         self.buffer = TensorDictReplayBuffer(
             storage=LazyTensorStorage(buffer_size, device=device), sampler=RandomSampler(), batch_size=batch_size
