@@ -16,11 +16,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from omegaconf import DictConfig, OmegaConf
-from omegaconf.errors import OmegaConfBaseException
 
 from rlsft.configs import default_budget
 from rlsft.configs.compose import compose_config
-from rlsft.errors import RLSFTError, did_you_mean, mistake, reason
+from rlsft.errors import MISTAKES, RLSFTError, did_you_mean, mistake, reason
 from rlsft.sweep import check, hydra_app, multirun
 
 if TYPE_CHECKING:  # the commands import what they run when they run
@@ -44,19 +43,14 @@ def run_train(overrides: list[str]) -> dict | None:
     return train_task(compose_config("train", overrides))
 
 
-def interpolation_in(node: object, key: str = "") -> str | None:
-    """`key=value` of the first value holding an interpolation (`${...}`) in a config's plain containers."""
-    if isinstance(node, dict | list):
-        items = node.items() if isinstance(node, dict) else enumerate(node)
-        return next((found for name, value in items if (found := interpolation_in(value, f"{key}.{name}"))), None)
-    return f"{key.lstrip('.')}={node}" if isinstance(node, str) and "${" in node else None
-
-
 def code_named_in(train_cfg: DictConfig) -> str | None:
     """What a run's config names for its evaluation to import and call: an interpolation, which a saved config
     (resolved) never holds and whose resolver may import a module (rlsft.package_dir), or a user_callable
     verifier's function. Read unresolved: resolving is what must not happen."""
-    if interpolation := interpolation_in(OmegaConf.to_container(train_cfg, resolve=False)):
+    from rlsft.loop import flat_settings
+
+    leaves = flat_settings(OmegaConf.to_container(train_cfg, resolve=False)).items()
+    if interpolation := next((f"{key}={value}" for key, value in leaves if "${" in str(value)), None):  # lists too
         return interpolation
     verifier = OmegaConf.select(train_cfg, "verifier")
     if OmegaConf.is_dict(verifier) and verifier.get("name") == "user_callable":
@@ -215,8 +209,7 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
-    # torch's CPU allocator raises RuntimeError when out of memory, CUDA's a subclass
-    except (RLSFTError, OmegaConfBaseException, MemoryError, RuntimeError) as error:
+    except MISTAKES as error:
         if (sentence := mistake(error)) is None:
             raise
         print(f"rlsft: error: {sentence}", file=sys.stderr)

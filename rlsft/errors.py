@@ -49,6 +49,11 @@ def out_of_memory(error: BaseException) -> RLSFTError | None:
     )
 
 
+# The errors `mistake` may turn into a sentence: an `except MISTAKES` clause hands each to it (torch's CPU allocator
+# raises RuntimeError when out of memory, CUDA's a subclass)
+MISTAKES = (RLSFTError, OmegaConfBaseException, MemoryError, RuntimeError)
+
+
 def mistake(error: BaseException) -> RLSFTError | None:
     """The one sentence for an error a user can fix: an RLSFTError, a config value that cannot be resolved or
     has the wrong type (the RLSFTError its resolver raised, else OmegaConf's first line), running out of

@@ -205,11 +205,13 @@ def save_snapshot(run_dir: Path, learner: Learner, evaluation: dict[str, float])
 
 
 def flat_settings(node: object, key: str = "") -> dict[str, object]:
-    """A config's leaves by dotted key (a list is one leaf)."""
+    """A config's leaves (of its plain containers) by dotted key; a list is one leaf."""
     if not isinstance(node, dict):
         return {key: node}
     return {
-        found: value for name, child in node.items() for found, value in flat_settings(child, f"{key}{name}.").items()
+        found: value
+        for name, child in node.items()
+        for found, value in flat_settings(child, f"{key}.{name}" if key else str(name)).items()
     }
 
 
@@ -218,9 +220,10 @@ def changed_settings(before: str, now: str) -> list[str]:
     RESUMABLE_CHANGES (a key only one holds is an option another rlsft version added or removed)."""
     flat_before, flat_now = (flat_settings(yaml.safe_load(text)) for text in (before, now))
     return [
-        f"{key.rstrip('.')}: {flat_before[key]} there, {flat_now[key]} here"
+        f"{key}: {flat_before[key]} there, {flat_now[key]} here"
         for key in sorted(flat_before.keys() & flat_now.keys())
-        if flat_before[key] != flat_now[key] and not any(key.startswith(f"{allowed}.") for allowed in RESUMABLE_CHANGES)
+        if flat_before[key] != flat_now[key]
+        and not any(key == allowed or key.startswith(f"{allowed}.") for allowed in RESUMABLE_CHANGES)
     ]
 
 

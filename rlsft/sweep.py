@@ -23,11 +23,10 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.types import RunMode
 from omegaconf import DictConfig
-from omegaconf.errors import OmegaConfBaseException
 
 from rlsft.configs.compose import checked_choices, compose_config, search_paths, with_parts
 from rlsft.distributed import launched_rank
-from rlsft.errors import RLSFTError, mistake
+from rlsft.errors import MISTAKES, mistake
 
 RESULT = "result.json"
 
@@ -64,7 +63,7 @@ def hydra_app(
             if name == "train":  # a mix's parts, composed as compose_config composes them
                 cfg = with_parts(cfg, search_paths(list(HydraConfig.get().overrides.hydra)))
             result = {"summary": task(cfg)}
-        except (RLSFTError, OmegaConfBaseException, MemoryError, RuntimeError) as error:
+        except MISTAKES as error:
             if (sentence := mistake(error)) is None:
                 raise
             print(f"rlsft: error: {sentence}", file=sys.stderr)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import math
 import os
 import shutil
 import warnings
@@ -73,10 +72,11 @@ def read_minari(folder: Path, name: str, cache_dir: Path) -> TrajectoryDataset:
     trajectories = flat_to_trajectories(
         **{key: value.numpy() for key, value in steps.items()}, source=name, keys=MINARI_KEYS
     )
+    from rlsft.envs.control.mujoco import can_normalize  # here: a text run never pays for MuJoCo's imports
+
     metadata = dataset.storage.metadata
     scores = metadata.get("ref_min_score"), metadata.get("ref_max_score")
-    usable = all(isinstance(score, int | float) and math.isfinite(score) for score in scores) and scores[0] != scores[1]
-    if None not in scores and not usable:  # they divide every normalised score: equal ones give inf
+    if None not in scores and not can_normalize(*scores):  # they divide every normalised score: equal ones give inf
         raise RLSFTError(
             f"Minari dataset {name} records ref_min_score={scores[0]!r} and ref_max_score={scores[1]!r}, which cannot"
             " normalise a score; correct or remove them in its metadata.json."

@@ -29,8 +29,7 @@ class ControlEnv:
 
     def __post_init__(self) -> None:
         scores = (self.ref_min_score, self.ref_max_score)
-        numbers = all(isinstance(score, int | float) and not isinstance(score, bool) for score in scores)
-        if not (numbers and all(map(math.isfinite, scores)) and scores[0] != scores[1]):  # they divide every score
+        if not can_normalize(*scores):
             raise RLSFTError(
                 f"env.ref_min_score={scores[0]!r} and env.ref_max_score={scores[1]!r} must be two different finite"
                 " numbers (the returns a normalised score calls 0 and 100); fix them."
@@ -62,6 +61,12 @@ class TensorFunction(TensorDictModuleBase):
         for key, output in zip(self.out_keys, outputs if isinstance(outputs, tuple) else (outputs,), strict=True):
             tensordict.set(key, output)
         return tensordict
+
+
+def can_normalize(ref_min: object, ref_max: object) -> bool:
+    """Whether two reference returns can anchor normalized_score: finite numbers, and different (they divide it)."""
+    numbers = all(isinstance(score, int | float) and not isinstance(score, bool) for score in (ref_min, ref_max))
+    return numbers and math.isfinite(ref_min) and math.isfinite(ref_max) and ref_min != ref_max
 
 
 def normalized_score(returns: torch.Tensor, ref_min: float, ref_max: float) -> torch.Tensor:
