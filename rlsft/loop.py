@@ -30,6 +30,8 @@ RESUMABLE_CHANGES = (
     "learner.distributed", "generation.completions_per_call", "learner.nonfinite", "progress", "log_every",
     "checkpoint_every", "logger", "wandb", "evaluation", "algorithm.evaluation_every", "algorithm.checkpoint_every",
 )  # fmt: skip
+# Settings added since runs were made without them, with the value such a run had: resuming one compares it.
+ADDED_SETTINGS = {"algorithm.options.critic_activation": "tanh"}  # SAC's critics before 2026-12-06 (torchrl's MLP)
 
 
 @dataclass
@@ -217,8 +219,10 @@ def flat_settings(node: object, key: str = "") -> dict[str, object]:
 
 def changed_settings(before: str, now: str) -> list[str]:
     """`key: <before> there, <now> here` for each setting two configs' YAML both hold and differ in, save
-    RESUMABLE_CHANGES (a key only one holds is an option another rlsft version added or removed)."""
+    RESUMABLE_CHANGES (a key only one holds is an option another rlsft version added or removed, one of
+    ADDED_SETTINGS held at the value runs made before it had)."""
     flat_before, flat_now = (flat_settings(yaml.safe_load(text)) for text in (before, now))
+    flat_before = {**ADDED_SETTINGS, **flat_before}
     return [
         f"{key}: {flat_before[key]} there, {flat_now[key]} here"
         for key in sorted(flat_before.keys() & flat_now.keys())

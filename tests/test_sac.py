@@ -11,7 +11,7 @@ import torch
 from tensordict import TensorDict
 
 from rlsft import checkpoint
-from rlsft.algorithms.sac import SAC
+from rlsft.algorithms.sac import SAC, Critic
 from rlsft.cli import main
 from rlsft.learner import Learner, LearnerConfig
 from rlsft.policies.tanh_gaussian import TanhGaussian
@@ -44,6 +44,31 @@ def test_a_sac_run_stopped_and_started_again_ends_as_one_that_was_not(tmp_path, 
         for name, value in states[0][part].items():
             assert torch.equal(states[1][part][name], value), name
     capsys.readouterr()
+
+
+def test_the_critics_are_relu_networks_as_cleanrls_and_tanh_ones_on_request():
+    torch.manual_seed(0)
+    observation, action = torch.randn(5, 11), torch.rand(5, 3) * 2 - 1
+    for critic, activation in ((Critic(11, 3, (16, 16)), torch.relu), (Critic(11, 3, (16, 16), "tanh"), torch.tanh)):
+        first, second, out = (layer for layer in critic.net if isinstance(layer, torch.nn.Linear))
+        by_hand = out(activation(second(activation(first(torch.cat([observation, action], dim=-1))))))
+        torch.testing.assert_close(critic(observation, action), by_hand)
+
+
+def test_a_sac_run_made_before_the_critic_activation_option_resumes_only_as_it_was_made(tmp_path, capsys):
+    """Its checkpoint holds no critic_activation and its critics were Tanh: relu ones would load its weights."""
+    run_dir = tmp_path / "run"
+    assert main([*SMALL, f"run_dir={run_dir}", "learner.steps=20", "algorithm.options.critic_activation=tanh"]) == 0
+    state = checkpoint.load(run_dir / "checkpoint.pt")
+    state["config"] = state["config"].replace("    critic_activation: tanh\n", "")
+    assert "critic_activation" not in state["config"]
+    torch.save(state, run_dir / "checkpoint.pt")  # as rlsft wrote it before the option
+    assert main([*SMALL, f"run_dir={run_dir}", "learner.steps=40"]) == 2
+    error = capsys.readouterr().err
+    assert "other settings (algorithm.options.critic_activation: tanh there, relu here)" in error
+    tanh = [*SMALL, f"run_dir={run_dir}", "learner.steps=40", "algorithm.options.critic_activation=tanh"]
+    assert main(tanh) == 0
+    assert float(rows(run_dir)[-1]["step"]) == 40
 
 
 def test_the_critic_loss_is_the_soft_bellman_error_with_terminal_steps_not_bootstrapped():
@@ -108,6 +133,7 @@ def test_the_critics_train_at_their_own_rate_and_the_targets_follow_them_by_tau(
         (["policy=gaussian_mlp"], "sac trains a squashed-Gaussian actor, and policy=gaussian_mlp is not one"),
         (["algorithm.replay.frames=100"], "algorithm.replay.frames=100 must exceed learning_starts=100"),
         (["algorithm.options.tau=0"], "SAC needs gamma and tau in (0, 1]"),
+        (["algorithm.options.critic_activation=gelu"], "critic_activation='gelu' is not one of ['relu', 'tanh']"),
     ],
 )
 def test_a_bad_sac_setting_is_one_sentence_and_leaves_no_run(overrides, sentence, tmp_path, capsys):

@@ -11,7 +11,8 @@ three losses touch disjoint parameters (L_pi sees the critics detached, L_Q the 
 gradient), so one backward through their sum, with the critics and alpha at their own rate (CleanRL's
 q_lr), is the three optimiser steps CleanRL's sac_continuous_action takes. CleanRL updates the actor twice
 every second step (policy_frequency=2); here once a step, as many updates. torchrl's temperature loss is on
-log alpha, CleanRL's on alpha: the same fixed point.
+log alpha, CleanRL's on alpha: the same fixed point. The critics are ReLU MLPs, as CleanRL's (runs made
+before 2026-12-06 had Tanh ones, torchrl MLP's default: `critic_activation=tanh` resumes them).
 """
 
 from __future__ import annotations
@@ -28,13 +29,22 @@ from torchrl.objectives import SACLoss, SoftUpdate
 from rlsft.algorithms.base import Algorithm, LossOutput
 from rlsft.errors import RLSFTError
 
+ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh}  # the critics' nonlinearity, by algorithm.options.critic_activation
+
 
 class Critic(nn.Module):
     """Q(s, a): an MLP on the observation and the action side by side."""
 
-    def __init__(self, observation_dim: int, action_dim: int, hidden_sizes: Sequence[int]) -> None:
+    def __init__(
+        self, observation_dim: int, action_dim: int, hidden_sizes: Sequence[int], activation: str = "relu"
+    ) -> None:
         super().__init__()
-        self.net = MLP(in_features=observation_dim + action_dim, out_features=1, num_cells=list(hidden_sizes))
+        self.net = MLP(
+            in_features=observation_dim + action_dim,
+            out_features=1,
+            num_cells=list(hidden_sizes),
+            activation_class=ACTIVATIONS[activation],
+        )
 
     def forward(self, observation: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
         return self.net(torch.cat([observation, action], dim=-1))
@@ -65,8 +75,14 @@ class SAC(Algorithm):
         autotune: bool = True,
         alpha: float = 0.2,
         critic_hidden_sizes: Sequence[int] = (256, 256),
+        critic_activation: str = "relu",
     ) -> None:
         super().__init__()
+        if critic_activation not in ACTIVATIONS:
+            raise RLSFTError(
+                f"algorithm.options.critic_activation={critic_activation!r} is not one of {sorted(ACTIVATIONS)};"
+                " fix the override."
+            )
         if not all(type(size) is int and size >= 1 for size in critic_hidden_sizes):  # torch's own error otherwise
             raise RLSFTError(
                 f"algorithm.options.critic_hidden_sizes={list(critic_hidden_sizes)} must be positive layer sizes;"
@@ -78,7 +94,7 @@ class SAC(Algorithm):
                 f" q_lr={q_lr}, alpha={alpha}); fix algorithm.options."
             )
         self.gamma, self.tau, self.q_lr, self.autotune, self.alpha = gamma, tau, q_lr, autotune, alpha
-        self.critic_hidden_sizes = tuple(critic_hidden_sizes)
+        self.critic_hidden_sizes, self.critic_activation = tuple(critic_hidden_sizes), critic_activation
 
     def attach(self, policy: nn.Module) -> None:
         if not hasattr(policy, "loc_scale"):
@@ -92,7 +108,7 @@ class SAC(Algorithm):
             distribution_kwargs={"low": -1.0, "high": 1.0},
         )
         critic = TensorDictModule(
-            Critic(policy.observation_dim, policy.action_dim, self.critic_hidden_sizes),
+            Critic(policy.observation_dim, policy.action_dim, self.critic_hidden_sizes, self.critic_activation),
             in_keys=["observation", "action"],
             out_keys=["state_action_value"],
         )
