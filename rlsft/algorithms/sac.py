@@ -9,8 +9,9 @@ Batches are transitions from a replay buffer (rlsft/sources/replay.py) in torchr
 length-1 trajectory (`done` is there, but only `terminated` stops bootstrapping). The
 three losses touch disjoint parameters (L_pi sees the critics detached, L_Q the actor's samples without
 gradient), so one backward through their sum, with the critics and alpha at their own rate (CleanRL's
-q_lr), is the three optimiser steps CleanRL's sac_continuous_action takes. CleanRL updates the actor twice
-every second step (policy_frequency=2); here once a step, as many updates. torchrl's temperature loss is on
+q_lr), takes the three optimiser steps CleanRL's sac_continuous_action takes, all from the parameters the
+previous step left (CleanRL's actor and alpha steps see the critics it has just updated). CleanRL updates the
+actor twice every second step (policy_frequency=2); here once a step, as many updates. torchrl's temperature loss is on
 log alpha, CleanRL's on alpha: the same fixed point. The critics are ReLU MLPs, as CleanRL's (runs made
 before 2026-12-06 had Tanh ones, torchrl MLP's default: `critic_activation=tanh` resumes them).
 """
