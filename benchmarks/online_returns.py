@@ -35,9 +35,10 @@ ENVS = ("hopper", "walker2d", "halfcheetah")
 # CleanRL's training episodic return at 1M steps (ours run v5): ppo_continuous_action on v4 (method.md §5);
 # sac_continuous_action on v2, mean over seeds (docs/rl-algorithms/sac.md in vwxyzjn/cleanrl: Hopper
 # 2310 ± 343, Walker2d 3591 ± 911, HalfCheetah 9635 ± 1424).
+# Each is (mean, std over seeds or None where the source gives none).
 REFERENCE = {
-    "ppo": {"label": "CleanRL (v4, 1M)", "hopper": 2050, "walker2d": 2890, "halfcheetah": 2900},
-    "sac": {"label": "CleanRL (v2, 1M)", "hopper": 2310, "walker2d": 3591, "halfcheetah": 9635},
+    "ppo": {"label": "CleanRL (v4, 1M)", "hopper": (2050, None), "walker2d": (2890, None), "halfcheetah": (2900, None)},
+    "sac": {"label": "CleanRL (v2, 1M)", "hopper": (2310, 343), "walker2d": (3591, 911), "halfcheetah": (9635, 1424)},
 }
 # The key that sets a run's environment steps.
 FRAMES_KEY = {"ppo": "algorithm.rollout.frames", "sac": "algorithm.replay.frames"}
@@ -71,7 +72,7 @@ def plot_curves(runs: dict[str, list[Path]], algorithm: str, path: Path) -> None
             mean, std = returns.mean(0), returns.std(0)
             axis.plot(frames, mean, label=f"rlsft {algorithm.upper()} ({len(curves)} seeds)")
             axis.fill_between(frames, mean - std, mean + std, alpha=0.25)
-        axis.axhline(REFERENCE[algorithm][env], linestyle=":", color="gray", label=REFERENCE[algorithm]["label"])
+        axis.axhline(REFERENCE[algorithm][env][0], linestyle=":", color="gray", label=REFERENCE[algorithm]["label"])
         axis.set(title=env, xlabel="environment frames", ylabel="evaluation return")
     axes[0][0].legend(loc="lower right")
     figure.savefig(path, dpi=120)
@@ -92,8 +93,8 @@ def main() -> None:
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--frames", type=int, default=1_000_000, help="environment steps of each run trained here")
     parser.add_argument("--train", action="store_true", help="train the runs that are missing")
-    parser.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE",
-                        help="more `rlsft train` overrides for the runs trained here, e.g. evaluation.snapshots=true")  # fmt: skip
+    more = "more `rlsft train` overrides for the runs trained here, e.g. evaluation.snapshots=true"
+    parser.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE", help=more)
     parser.add_argument("--out", type=Path, help="default: benchmarks/results/<algorithm>_returns.md")
     args = parser.parse_args()
     algorithm, reference = args.algorithm, REFERENCE[args.algorithm]
@@ -105,7 +106,8 @@ def main() -> None:
         "",
         f"- date: {datetime.datetime.now().isoformat(timespec='seconds')}; runs under `{runs_root}`",
         f"- command: `{shlex.join(['python', *sys.argv])}`",
-        "- evaluation: deterministic mean action; training return: last logged episodes, sampled actions",
+        "- evaluation: deterministic mean action; training return: last logged episodes, sampled actions, which"
+        f" is what {reference['label']} reports (its episodic return; mean ± std over its seeds where published)",
         "",
         f"| env | seeds found | final evaluation return | last training return | {reference['label']} |",
         "|---|---|---|---|---:|",
@@ -135,7 +137,9 @@ def main() -> None:
                 evaluations.append(json.loads((run_dir / "summary.json").read_text())["return_mean"])
                 if (value := last_training_return(run_dir)) is not None:
                     training.append(value)
-        lines.append(f"| {env} | {len(evaluations)} | {spread(evaluations)} | {spread(training)} | {reference[env]} |")
+        mean, std = reference[env]
+        published = f"{mean}" if std is None else f"{mean} ± {std}"
+        lines.append(f"| {env} | {len(evaluations)} | {spread(evaluations)} | {spread(training)} | {published} |")
     out.parent.mkdir(parents=True, exist_ok=True)
     plot = out.with_suffix(".png")
     plot_curves(finished, algorithm, plot)
