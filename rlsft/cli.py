@@ -17,9 +17,10 @@ from typing import TYPE_CHECKING
 
 from omegaconf import DictConfig, OmegaConf
 
+from rlsft import stopping
 from rlsft.configs import default_budget
 from rlsft.configs.compose import compose_config
-from rlsft.errors import MISTAKES, RLSFTError, did_you_mean, mistake, reason
+from rlsft.errors import MISTAKES, STOPPED_STATUS, RLSFTError, RunStopped, did_you_mean, mistake, reason
 from rlsft.sweep import check, hydra_app, multirun
 
 if TYPE_CHECKING:  # the commands import what they run when they run
@@ -175,6 +176,13 @@ def run_hydra_train(args: argparse.Namespace) -> int:
         return 0
     result = multirun("train", overrides, train_task)
     print(json.dumps(result, indent=2))
+    if stopping.requested():
+        print(
+            "rlsft: the sweep stopped on SIGTERM; run the same command to go on (finished jobs give their summaries,"
+            " stopped ones resume from their checkpoints).",
+            file=sys.stderr,
+        )
+        return STOPPED_STATUS
     return 2 if result["failed"] else 0
 
 
@@ -214,6 +222,9 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"rlsft: error: {sentence}", file=sys.stderr)
         return 2
+    except RunStopped as stop:
+        print(f"rlsft: {stop}", file=sys.stderr)
+        return STOPPED_STATUS
     if result is not None:  # None: a rank of a torchrun run other than rank 0, which prints it
         print(json.dumps(result, indent=2))
     return 0

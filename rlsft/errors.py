@@ -1,4 +1,5 @@
-"""The one exception type for mistakes a user can fix (bad data, bad config), and its wording helpers."""
+"""The one exception type for mistakes a user can fix (bad data, bad config), its wording helpers, and the
+exception of a run stopped on request (rlsft/stopping.py)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,14 @@ class RLSFTError(Exception):
 
     The CLI prints the message alone, without a traceback, and exits with status 2.
     """
+
+
+class RunStopped(Exception):  # noqa: N818 (a request carried out, not an error)
+    """A run stopped on request (SIGTERM) at a step its checkpoint holds; the message says where, and how to go
+    on. The CLI prints it alone and exits with STOPPED_STATUS."""
+
+
+STOPPED_STATUS = 128 + 15  # as a shell reports a process SIGTERM ended
 
 
 def reason(error: BaseException) -> str:

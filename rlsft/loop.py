@@ -13,8 +13,8 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 from tqdm.auto import tqdm
 
-from rlsft import checkpoint, distributed
-from rlsft.errors import RLSFTError, reason
+from rlsft import checkpoint, distributed, stopping
+from rlsft.errors import RLSFTError, RunStopped, reason
 from rlsft.learner import Learner
 from rlsft.metrics import MetricsLogger, WandbConfig, check_loggers, mirrors
 from rlsft.sources.base import BatchSource
@@ -113,8 +113,11 @@ def fit(
     evaluation's metrics are returned (a finished run's own, when it is run again). `config_text`
     (the run's resolved config) goes to `<run_dir>/config.yaml` and with `metadata` into every checkpoint.
     Under torchrun every rank trains and resumes; rank 0 alone evaluates and writes (the others return {}).
+    SIGTERM ends the step in progress, checkpoints it and raises RunStopped (rlsft/stopping.py).
     """
     checkpoint_path = run_dir / CHECKPOINT
+    if stopping.requested():  # a later job of a sweep whose process was asked to stop
+        raise RunStopped(f"{label} was not started: this process was asked to stop (SIGTERM).")
     clock = TrainingClock(
         resume_from(checkpoint_path, learner, source, label, loop.resume, config_text)
         if checkpoint_path.exists()
@@ -132,8 +135,11 @@ def fit(
         evaluate = None  # rank 0 evaluates the policy every rank holds (a sharded one, every rank: each its share)
     total, saved_step = learner.config.steps, learner.step
     sinks = mirrors(loop.logger, run_dir, learner.step, loop.wandb, yaml.safe_load(config_text)) if main else []
-    with closing(source), MetricsLogger(run_dir, resume_step=learner.step, write=main, mirrors=sinks) as logger:
-        # closing: a source's worker processes stop, even on errors
+    with (
+        closing(source),  # a source's worker processes stop, even on errors
+        MetricsLogger(run_dir, resume_step=learner.step, write=main, mirrors=sinks) as logger,
+        stopping.sigterm_requests_a_stop(),
+    ):
         finished = logger.last_row("eval")
         if learner.step >= total and finished is not None and finished["step"] == total:
             return {name: value for name, value in finished.items() if name != "step"}
@@ -168,22 +174,38 @@ def fit(
                     result = logger.log("eval", step, {**evaluation, "seconds": clock.seconds()})
                     if loop.evaluation.snapshots:
                         save_snapshot(run_dir, learner, result)
-                if step % loop.checkpoint_every == 0 or step == total:
+                stop = stopping.requested_on_any_rank(learner.device, learner.data_parallel)
+                if step % loop.checkpoint_every == 0 or step == total or stop:
                     stop_if_nonfinite(learner, label, checkpoint_path, saved_step)
-                    own = {"source": source.state_dict(), "rng": checkpoint.rng_state()}
-                    # The ranks hold the same policy and optimiser (sharded: gathered here, by every rank), and
-                    # each one's own batches where they are its own.
-                    learner_state = learner.state_dict() if main or learner.sharded else None  # sharded: a collective
-                    ranks = distributed.gather_on_main(own) if distributed.active() and source.per_rank else None
-                    if main:
-                        state.update(learner=learner_state, seconds=clock.seconds())
-                        state.update({"ranks": ranks} if ranks else own)
-                        checkpoint.save_atomic(state, checkpoint_path)
+                    save_checkpoint(checkpoint_path, state, learner, source, clock.seconds())
                     saved_step = step
+                if stop:
+                    raise RunStopped(
+                        f"{label} stopped at step {step} of {total} on SIGTERM; {checkpoint_path} holds that step:"
+                        " run the same command to go on."
+                    )
                 bar.update()
+        if stopping.requested_on_any_rank(learner.device, learner.data_parallel):  # every rank asks: a collective
+            raise RunStopped(
+                f"{label} stopped on SIGTERM after its last step, before its final evaluation; run the same"
+                " command to evaluate it."
+            )
         if evaluate is None:
             return {}
         return logger.log("eval", learner.step, {**evaluate(loop.evaluation.episodes), "seconds": clock.seconds()})
+
+
+def save_checkpoint(path: Path, state: dict, learner: Learner, source: BatchSource, seconds: float) -> None:
+    """`state` (the run's config and label) with the learner's, the source's and the RNGs' states, as `path`;
+    every rank calls it. The ranks hold the same policy and optimiser (sharded: gathered here, by every rank),
+    and each one's own batches where they are its own."""
+    own = {"source": source.state_dict(), "rng": checkpoint.rng_state()}
+    learner_state = learner.state_dict() if distributed.is_main() or learner.sharded else None  # sharded: collective
+    ranks = distributed.gather_on_main(own) if distributed.active() and source.per_rank else None
+    if distributed.is_main():
+        state.update(learner=learner_state, seconds=seconds)
+        state.update({"ranks": ranks} if ranks else own)
+        checkpoint.save_atomic(state, path)
 
 
 def stop_if_nonfinite(learner: Learner, label: str, checkpoint_path: Path, saved_step: int) -> None:

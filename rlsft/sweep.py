@@ -24,9 +24,10 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
+from rlsft import stopping
 from rlsft.configs.compose import checked_choices, compose_config, search_paths, with_parts
 from rlsft.distributed import launched_rank
-from rlsft.errors import MISTAKES, mistake
+from rlsft.errors import MISTAKES, RunStopped, mistake
 
 RESULT = "result.json"
 
@@ -60,6 +61,8 @@ def hydra_app(
         if cfg.get("wandb") is not None and cfg.wandb.group is None and HydraConfig.get().mode == RunMode.MULTIRUN:
             cfg.wandb.group = Path(HydraConfig.get().sweep.dir).name  # a sweep's jobs, grouped by its name
         try:
+            if stopping.requested():  # the process was asked to stop during an earlier job
+                raise RunStopped("not started: the sweep was asked to stop (SIGTERM).")
             if name == "train":  # a mix's parts, composed as compose_config composes them
                 cfg = with_parts(cfg, search_paths(list(HydraConfig.get().overrides.hydra)))
             result = {"summary": task(cfg)}
@@ -68,6 +71,8 @@ def hydra_app(
                 raise
             print(f"rlsft: error: {sentence}", file=sys.stderr)
             result = {"error": str(sentence)}
+        except RunStopped as stop:  # the job's run holds a checkpoint of the step it stopped at
+            result = {"error": str(stop), "stopped": True}
         if launched_rank() > 0:  # a job of several tasks (tasks_per_node): rank 0 reports it
             return
         output = Path(HydraConfig.get().runtime.output_dir)

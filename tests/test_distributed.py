@@ -345,6 +345,36 @@ def test_a_killed_ddp_run_resumes_at_its_checkpoint_and_ends_as_an_uninterrupted
         assert "was written by 2 process(es), each drawing its own batches" in capsys.readouterr().err
 
 
+def test_a_ddp_run_sent_sigterm_stops_every_rank_at_one_step_and_goes_on_to_the_uninterrupted_runs_end(
+    hopper_minari, data_dir, tmp_path
+):
+    def run_in(folder: Path) -> list[str]:  # no checkpoint but the last step's: the stop's is the only other
+        return small_run(hopper_minari, data_dir, folder, "algorithm=bc", "learner.steps=600", "log_every=1",
+                         "checkpoint_every=100000", "evaluation.every=0", "learner.distributed=ddp")  # fmt: skip
+
+    straight = tmp_path / "straight"
+    assert torchrun(run_in(straight)).returncode == 0
+    stopped = tmp_path / "stopped"
+    run = subprocess.Popen(torchrun_command(run_in(stopped)), env=rank_environment(), cwd=REPOSITORY,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    deadline = time.monotonic() + 300
+    while not (stopped / "train.csv").exists() or len((stopped / "train.csv").read_text().splitlines()) < 11:
+        assert run.poll() is None and time.monotonic() < deadline, "the run was to be stopped mid-run"
+        time.sleep(0.02)
+    run.send_signal(signal.SIGTERM)  # to torchrun, which passes it on to both ranks
+    _, error = run.communicate(timeout=300)
+    step = checkpoint.load(stopped / "checkpoint.pt")["learner"]["step"]
+    assert 10 <= step < 600 and f"stopped at step {step} of 600 on SIGTERM" in error, error[-3000:]
+    assert "[rank0]: Traceback" not in error and "[rank1]: Traceback" not in error
+    steps = [int(row.split(",")[0]) for row in (stopped / "train.csv").read_text().splitlines()[1:]]
+    assert steps == list(range(1, step + 1))
+    resumed = torchrun(run_in(stopped))
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    uninterrupted, resumed_state = (checkpoint.load(folder / "checkpoint.pt") for folder in (straight, stopped))
+    for name, weights in uninterrupted["learner"]["policy"].items():
+        assert torch.equal(resumed_state["learner"]["policy"][name], weights), name  # bit-exact
+
+
 def test_ddp_outside_torchrun_and_shares_that_do_not_split_are_one_sentence(hopper_minari, data_dir, tmp_path, capsys):
     assert main(small_run(hopper_minari, data_dir, tmp_path / "run", "learner.distributed=ddp")) == 2
     assert "learner.distributed=ddp needs 2 or more processes; launch the run with `torchrun" in capsys.readouterr().err

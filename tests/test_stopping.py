@@ -1,0 +1,94 @@
+"""A run sent SIGTERM (a scheduler's time limit or preemption, `kill`, `docker stop`) checkpoints the step it is
+on and stops with one sentence; run again with the same command, it ends as the uninterrupted run ends."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+from conftest import small_run
+
+from rlsft import checkpoint
+from rlsft.cli import main
+
+REPOSITORY = Path(__file__).parents[1]
+
+
+def started(argv: list[str]) -> subprocess.Popen:
+    """`python -m rlsft.cli <argv>` running, one thread."""
+    environment = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPOSITORY)}
+    return subprocess.Popen([sys.executable, "-m", "rlsft.cli", *argv], env=environment, cwd=REPOSITORY,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+
+
+def logged_steps(run_dir: Path) -> list[int]:
+    path = run_dir / "train.csv"
+    return [int(row["step"]) for row in csv.DictReader(path.open())] if path.exists() else []
+
+
+def wait_for_rows(run: subprocess.Popen, run_dir: Path, rows: int) -> None:
+    deadline = time.monotonic() + 300
+    while len(logged_steps(run_dir)) < rows and run.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+
+
+def test_a_run_sent_sigterm_checkpoints_the_step_it_is_on_and_goes_on_to_the_uninterrupted_runs_end(
+    hopper_minari, data_dir, tmp_path
+):
+    def run_in(folder: Path) -> list[str]:  # no checkpoint but the last step's: the stop's is the only other
+        return small_run(hopper_minari, data_dir, folder, "algorithm=bc", "learner.steps=1500",
+                         "checkpoint_every=100000", "log_every=1", "evaluation.every=0")  # fmt: skip
+
+    stopped = tmp_path / "stopped"
+    run = started(run_in(stopped))
+    wait_for_rows(run, stopped, 10)
+    run.send_signal(signal.SIGTERM)
+    _, error = run.communicate(timeout=300)
+    assert run.returncode == 143, error[-3000:]
+    step = checkpoint.load(stopped / "checkpoint.pt")["learner"]["step"]
+    assert 10 <= step < 1500, "the run was to be stopped mid-run"
+    sentence = f"stopped at step {step} of 1500 on SIGTERM; {stopped / 'checkpoint.pt'} holds that step: run the same"
+    assert error.strip().splitlines()[-1].endswith(f"{sentence} command to go on.") and "Traceback" not in error
+    assert logged_steps(stopped) == list(range(1, step + 1))
+    assert not (stopped / "summary.json").exists()
+
+    assert main(run_in(stopped)) == 0
+    straight = tmp_path / "straight"
+    assert main(run_in(straight)) == 0
+    resumed, uninterrupted = (checkpoint.load(folder / "checkpoint.pt")["learner"] for folder in (stopped, straight))
+    for name, weights in uninterrupted["policy"].items():
+        assert torch.equal(resumed["policy"][name], weights), name  # bit-exact
+    losses = [[row["loss"] for row in csv.DictReader((folder / "train.csv").open())] for folder in (stopped, straight)]
+    assert losses[0] == losses[1] and len(losses[0]) == 1500
+
+
+def test_a_sweep_sent_sigterm_stops_its_job_starts_no_other_and_goes_on_when_run_again(
+    hopper_minari, data_dir, tmp_path, capsys
+):
+    runs = tmp_path / "runs"
+    argv = ["train", "-m", f"data={hopper_minari}", f"data_dir={data_dir}", "algorithm=bc", "seed=0,1",
+            "learner.steps=1500", "learner.batch_size=8", "log_every=1", "evaluation.every=0", "evaluation.episodes=1",
+            "progress=false", f"run_dir={runs}/bc-seed${{seed}}", f"hydra.sweep.dir={tmp_path}/sweep"]  # fmt: skip
+    run = started(argv)
+    wait_for_rows(run, runs / "bc-seed0", 10)
+    run.send_signal(signal.SIGTERM)
+    output, error = run.communicate(timeout=300)
+    assert run.returncode == 143, error[-3000:]
+    assert error.strip().splitlines()[-1] == (
+        "rlsft: the sweep stopped on SIGTERM; run the same command to go on (finished jobs give their summaries,"
+        " stopped ones resume from their checkpoints)."
+    )
+    stopped, not_started = json.loads(output)["jobs"]
+    assert stopped["stopped"] and "stopped at step" in stopped["error"] and not_started["stopped"]
+    assert not (runs / "bc-seed1").exists()
+    step = checkpoint.load(runs / "bc-seed0" / "checkpoint.pt")["learner"]["step"]
+    assert main(argv) == 0
+    assert [job["summary"]["steps"] for job in json.loads(capsys.readouterr().out)["jobs"]] == [1500, 1500]
+    assert 10 <= step < 1500 and logged_steps(runs / "bc-seed0") == list(range(1, 1501))
