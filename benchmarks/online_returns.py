@@ -120,7 +120,7 @@ def main() -> None:
             run_dir = runs_root / f"{env}-seed{seed}"
             if not (run_dir / "summary.json").exists() and args.train:
                 frames = f"{FRAMES_KEY[algorithm]}={args.frames}"
-                rlsft(
+                status = rlsft(
                     [
                         "train",
                         f"algorithm={algorithm}",
@@ -132,6 +132,8 @@ def main() -> None:
                         *args.set,
                     ]
                 )
+                if status:  # a mistake (its sentence is on stderr) or a stop (SIGTERM): no report of a part
+                    sys.exit(status)
             if (run_dir / "summary.json").exists():
                 finished[env].append(run_dir)
                 evaluations.append(json.loads((run_dir / "summary.json").read_text())["return_mean"])
