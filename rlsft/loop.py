@@ -174,7 +174,11 @@ def fit(
                     result = logger.log("eval", step, {**evaluation, "seconds": clock.seconds()})
                     if loop.evaluation.snapshots:
                         save_snapshot(run_dir, learner, result)
-                stop = stopping.requested_on_any_rank(learner.device, learner.data_parallel)
+                # In one process the request is read every step; ranks agree on it where they meet to log anyway
+                # (a collective, a host sync), so that a CUDA step gains neither
+                stop = (not learner.data_parallel or step % loop.log_every == 0) and stopping.requested_on_any_rank(
+                    learner.device, learner.data_parallel
+                )
                 if step % loop.checkpoint_every == 0 or step == total or stop:
                     stop_if_nonfinite(learner, label, checkpoint_path, saved_step)
                     save_checkpoint(checkpoint_path, state, learner, source, clock.seconds())

@@ -5,8 +5,9 @@ The request is SIGTERM: what a scheduler sends at a job's time limit or preempti
 `kill` and `docker stop` send, and what torchrun passes on to its ranks when it is stopped. While a run trains,
 SIGTERM only marks the request; the loop ends the step, writes the checkpoint and raises errors.RunStopped,
 which the CLI reports in one sentence with exit status 143 (128 + SIGTERM, as a shell reports a process it
-ended). Outside training SIGTERM ends the process as usual. Once made, the request stands for the rest of the process:
-a sweep's later jobs in the same process do not start.
+ended). Under torchrun the ranks stop together at the first logging step (`log_every`) after the signal, where
+they meet anyway. Outside training SIGTERM ends the process as usual. Once made, the request stands for the
+rest of the process: a sweep's later jobs in the same process do not start.
 """
 
 from __future__ import annotations
@@ -44,8 +45,8 @@ def sigterm_requests_a_stop() -> Iterator[None]:
 
 def requested_on_any_rank(device: torch.device, every_rank_trains: bool) -> bool:
     """Whether any rank was asked to stop, where `every_rank_trains` this run (data parallel under torchrun): the
-    ranks, signalled at different steps, stop at the same one (a scalar all-reduce a step). Else (one process,
-    or a run rank 0 trains alone, as pi_ref) this process's request."""
+    ranks, signalled at different steps, stop at the same one (a scalar all-reduce, and a host sync, each time
+    they ask). Else (one process, or a run rank 0 trains alone, as pi_ref) this process's request."""
     if not (every_rank_trains and distributed.active()):
         return requested()
     return bool(distributed.all_ranks_max(torch.tensor(float(requested()), device=device)).item())

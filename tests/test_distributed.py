@@ -349,7 +349,7 @@ def test_a_ddp_run_sent_sigterm_stops_every_rank_at_one_step_and_goes_on_to_the_
     hopper_minari, data_dir, tmp_path
 ):
     def run_in(folder: Path) -> list[str]:  # no checkpoint but the last step's: the stop's is the only other
-        return small_run(hopper_minari, data_dir, folder, "algorithm=bc", "learner.steps=600", "log_every=1",
+        return small_run(hopper_minari, data_dir, folder, "algorithm=bc", "learner.steps=600", "log_every=5",
                          "checkpoint_every=100000", "evaluation.every=0", "learner.distributed=ddp")  # fmt: skip
 
     straight = tmp_path / "straight"
@@ -358,7 +358,7 @@ def test_a_ddp_run_sent_sigterm_stops_every_rank_at_one_step_and_goes_on_to_the_
     run = subprocess.Popen(torchrun_command(run_in(stopped)), env=rank_environment(), cwd=REPOSITORY,
                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)  # fmt: skip
     deadline = time.monotonic() + 300
-    while not (stopped / "train.csv").exists() or len((stopped / "train.csv").read_text().splitlines()) < 11:
+    while not (stopped / "train.csv").exists() or len((stopped / "train.csv").read_text().splitlines()) < 3:
         assert run.poll() is None and time.monotonic() < deadline, "the run was to be stopped mid-run"
         time.sleep(0.02)
     run.send_signal(signal.SIGTERM)  # to torchrun, which passes it on to both ranks
@@ -367,7 +367,7 @@ def test_a_ddp_run_sent_sigterm_stops_every_rank_at_one_step_and_goes_on_to_the_
     assert 10 <= step < 600 and f"stopped at step {step} of 600 on SIGTERM" in error, error[-3000:]
     assert "[rank0]: Traceback" not in error and "[rank1]: Traceback" not in error
     steps = [int(row.split(",")[0]) for row in (stopped / "train.csv").read_text().splitlines()[1:]]
-    assert steps == list(range(1, step + 1))
+    assert steps == list(range(5, step + 1, 5))  # the ranks agree where they log
     resumed = torchrun(run_in(stopped))
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     uninterrupted, resumed_state = (checkpoint.load(folder / "checkpoint.pt") for folder in (straight, stopped))
