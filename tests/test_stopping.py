@@ -16,7 +16,7 @@ import torch
 from conftest import small_run
 
 from rlsft import checkpoint
-from rlsft.cli import main
+from rlsft.cli import compose_config, main
 
 REPOSITORY = Path(__file__).parents[1]
 
@@ -92,3 +92,23 @@ def test_a_sweep_sent_sigterm_stops_its_job_starts_no_other_and_goes_on_when_run
     assert main(argv) == 0
     assert [job["summary"]["steps"] for job in json.loads(capsys.readouterr().out)["jobs"]] == [1500, 1500]
     assert 10 <= step < 1500 and logged_steps(runs / "bc-seed0") == list(range(1, 1501))
+
+
+def test_a_bench_sent_sigterm_stops_in_its_run_and_starts_no_other(tmp_path):
+    train = ["learner.steps=1500", "learner.batch_size=8", "log_every=1", "evaluation.every=0", "evaluation.episodes=1"]
+    others = [f"~methods.{method}" for method in compose_config("bench/control", []).methods if method != "bc"]
+    runs = tmp_path / "runs"
+    settings = f"sizes.quick.train=[{','.join(repr(setting) for setting in train)}]"
+    run = started(["bench", "control", "size=quick", "tasks=[hopper-medium-replay]", "sizes.quick.seeds=[0,1]",
+                   settings, f"root={runs}", f"data_dir={tmp_path / 'data'}", f"results={tmp_path / 'report'}",
+                   *others])  # fmt: skip
+    seed0 = runs / "hopper-medium-replay" / "bc" / "seed0"
+    wait_for_rows(run, seed0, 10)
+    run.send_signal(signal.SIGTERM)
+    _, error = run.communicate(timeout=300)
+    assert run.returncode == 143, error[-3000:]
+    assert error.strip().splitlines()[-1] == (
+        "rlsft: The bench stopped on SIGTERM while training bc on hopper-medium-replay; run the same command to go on."
+    )
+    assert 10 <= checkpoint.load(seed0 / "checkpoint.pt")["learner"]["step"] < 1500
+    assert not (seed0.parent / "seed1").exists() and not (tmp_path / "report").exists()

@@ -21,10 +21,11 @@ import numpy as np
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig, OmegaConf
 
+from rlsft import stopping
 from rlsft.bench.aggregate import aggregate_scores
 from rlsft.bench.report import REFERENCE, beside_report, cell, environment, mean_std, write_report
 from rlsft.configs import default_budget
-from rlsft.errors import RLSFTError, did_you_mean
+from rlsft.errors import RLSFTError, RunStopped, did_you_mean
 from rlsft.sweep import multirun
 from rlsft.trainer import train
 
@@ -226,6 +227,10 @@ def sweep(cfg: DictConfig, task: str, method: str, seeds: list[int]) -> None:
     result = multirun(
         "train", [*train_overrides(cfg, task, method, seeds), f"hydra.sweep.dir={quoted(sweep_dir)}"], train
     )
+    if stopping.requested():  # a job stopped with a checkpoint, and none started after it
+        raise RunStopped(
+            f"The bench stopped on SIGTERM while training {method} on {task}; run the same command to go on."
+        )
     if result["failed"]:
         first = next(job["error"] for job in result["jobs"] if "error" in job)
         raise RLSFTError(f"{result['failed']} runs of {method} on {task} failed (the first: {first})")
