@@ -43,7 +43,7 @@ def test_a_run_sent_sigterm_checkpoints_the_step_it_is_on_and_goes_on_to_the_uni
     hopper_minari, data_dir, tmp_path
 ):
     def run_in(folder: Path) -> list[str]:  # no checkpoint but the last step's: the stop's is the only other
-        return small_run(hopper_minari, data_dir, folder, "algorithm=bc", "learner.steps=1500",
+        return small_run(hopper_minari, data_dir, folder, "algorithm=bc", "learner.steps=800",
                          "checkpoint_every=100000", "log_every=1", "evaluation.every=0")  # fmt: skip
 
     stopped = tmp_path / "stopped"
@@ -53,8 +53,8 @@ def test_a_run_sent_sigterm_checkpoints_the_step_it_is_on_and_goes_on_to_the_uni
     _, error = run.communicate(timeout=300)
     assert run.returncode == 143, error[-3000:]
     step = checkpoint.load(stopped / "checkpoint.pt")["learner"]["step"]
-    assert 10 <= step < 1500, "the run was to be stopped mid-run"
-    sentence = f"stopped at step {step} of 1500 on SIGTERM; {stopped / 'checkpoint.pt'} holds that step: run the same"
+    assert 10 <= step < 800, "the run was to be stopped mid-run"
+    sentence = f"stopped at step {step} of 800 on SIGTERM; {stopped / 'checkpoint.pt'} holds that step: run the same"
     assert error.strip().splitlines()[-1].endswith(f"{sentence} command to go on.") and "Traceback" not in error
     assert logged_steps(stopped) == list(range(1, step + 1))
     assert not (stopped / "summary.json").exists()
@@ -66,7 +66,7 @@ def test_a_run_sent_sigterm_checkpoints_the_step_it_is_on_and_goes_on_to_the_uni
     for name, weights in uninterrupted["policy"].items():
         assert torch.equal(resumed["policy"][name], weights), name  # bit-exact
     losses = [[row["loss"] for row in csv.DictReader((folder / "train.csv").open())] for folder in (stopped, straight)]
-    assert losses[0] == losses[1] and len(losses[0]) == 1500
+    assert losses[0] == losses[1] and len(losses[0]) == 800
 
 
 def test_a_sweep_sent_sigterm_stops_its_job_starts_no_other_and_goes_on_when_run_again(
@@ -74,7 +74,7 @@ def test_a_sweep_sent_sigterm_stops_its_job_starts_no_other_and_goes_on_when_run
 ):
     runs = tmp_path / "runs"
     argv = ["train", "-m", f"data={hopper_minari}", f"data_dir={data_dir}", "algorithm=bc", "seed=0,1",
-            "learner.steps=1500", "learner.batch_size=8", "log_every=1", "evaluation.every=0", "evaluation.episodes=1",
+            "learner.steps=800", "learner.batch_size=8", "log_every=1", "evaluation.every=0", "evaluation.episodes=1",
             "progress=false", f"run_dir={runs}/bc-seed${{seed}}", f"hydra.sweep.dir={tmp_path}/sweep"]  # fmt: skip
     run = started(argv)
     wait_for_rows(run, runs / "bc-seed0", 10)
@@ -90,12 +90,12 @@ def test_a_sweep_sent_sigterm_stops_its_job_starts_no_other_and_goes_on_when_run
     assert not (runs / "bc-seed1").exists()
     step = checkpoint.load(runs / "bc-seed0" / "checkpoint.pt")["learner"]["step"]
     assert main(argv) == 0
-    assert [job["summary"]["steps"] for job in json.loads(capsys.readouterr().out)["jobs"]] == [1500, 1500]
-    assert 10 <= step < 1500 and logged_steps(runs / "bc-seed0") == list(range(1, 1501))
+    assert [job["summary"]["steps"] for job in json.loads(capsys.readouterr().out)["jobs"]] == [800, 800]
+    assert 10 <= step < 800 and logged_steps(runs / "bc-seed0") == list(range(1, 801))
 
 
 def test_a_bench_sent_sigterm_stops_in_its_run_and_starts_no_other(tmp_path):
-    train = ["learner.steps=1500", "learner.batch_size=8", "log_every=1", "evaluation.every=0", "evaluation.episodes=1"]
+    train = ["learner.steps=800", "learner.batch_size=8", "log_every=1", "evaluation.every=0", "evaluation.episodes=1"]
     others = [f"~methods.{method}" for method in compose_config("bench/control", []).methods if method != "bc"]
     runs = tmp_path / "runs"
     settings = f"sizes.quick.train=[{','.join(repr(setting) for setting in train)}]"
@@ -110,5 +110,5 @@ def test_a_bench_sent_sigterm_stops_in_its_run_and_starts_no_other(tmp_path):
     assert error.strip().splitlines()[-1] == (
         "rlsft: The bench stopped on SIGTERM while training bc on hopper-medium-replay; run the same command to go on."
     )
-    assert 10 <= checkpoint.load(seed0 / "checkpoint.pt")["learner"]["step"] < 1500
+    assert 10 <= checkpoint.load(seed0 / "checkpoint.pt")["learner"]["step"] < 800
     assert not (seed0.parent / "seed1").exists() and not (tmp_path / "report").exists()
