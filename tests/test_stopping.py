@@ -22,10 +22,11 @@ REPOSITORY = Path(__file__).parents[1]
 
 
 def started(argv: list[str]) -> subprocess.Popen:
-    """`python -m rlsft.cli <argv>` running, one thread."""
+    """`python -m rlsft.cli <argv>` running, one thread, the leader of its own process group."""
     environment = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPOSITORY)}
-    return subprocess.Popen([sys.executable, "-m", "rlsft.cli", *argv], env=environment, cwd=REPOSITORY,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    command = [sys.executable, "-m", "rlsft.cli", *argv]
+    pipes = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, "text": True}
+    return subprocess.Popen(command, env=environment, cwd=REPOSITORY, start_new_session=True, **pipes)
 
 
 def logged_steps(run_dir: Path) -> list[int]:
@@ -112,3 +113,23 @@ def test_a_bench_sent_sigterm_stops_in_its_run_and_starts_no_other(tmp_path):
     )
     assert 10 <= checkpoint.load(seed0 / "checkpoint.pt")["learner"]["step"] < 800
     assert not (seed0.parent / "seed1").exists() and not (tmp_path / "report").exists()
+
+
+def test_a_ppo_run_whose_rollout_workers_are_signalled_too_still_stops_at_its_step(tmp_path):
+    """A scheduler (SLURM) sends SIGTERM to every process of a job: the rollout workers that ended at once broke
+    the step, and the run ended with a connection error instead of its checkpoint."""
+    run_dir = tmp_path / "ppo"
+    argv = ["train", "algorithm=ppo", "env=hopper", f"run_dir={run_dir}", "algorithm.rollout.workers=2",
+            "algorithm.rollout.num_envs=2", "algorithm.rollout.frames_per_env=64", "algorithm.rollout.epochs=1",
+            "algorithm.rollout.minibatches=2", "algorithm.rollout.frames=5120", "env.max_episode_steps=50",
+            "log_every=1", "checkpoint_every=100000", "evaluation.every=0", "evaluation.episodes=1",
+            "progress=false"]  # fmt: skip
+    run = started(argv)
+    wait_for_rows(run, run_dir, 4)
+    os.killpg(run.pid, signal.SIGTERM)  # the run and its two workers
+    _, error = run.communicate(timeout=300)
+    assert run.returncode == 143, error[-3000:]
+    step = checkpoint.load(run_dir / "checkpoint.pt")["learner"]["step"]
+    assert f"stopped at step {step} of 80 on SIGTERM" in error.strip().splitlines()[-1]
+    assert 4 <= step < 80 and logged_steps(run_dir) == list(range(1, step + 1))
+    assert main(argv) == 0 and logged_steps(run_dir) == list(range(1, 81))

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import signal
 from collections.abc import Iterator
 
 import torch
@@ -53,6 +54,13 @@ def holds_worker_states(state: object, workers: int) -> bool:
 class EpisodeCollector(Collector):
     """A worker of a multi-process collector whose state_dict holds its envs' running episodes and
     its process's RNG (it samples the actions), so that a resumed run continues them exactly."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        # A worker leaves SIGTERM to the process that started it, which stops the run at a step and then ends its
+        # workers (rlsft/stopping.py): a scheduler signals every process of a job (SLURM), and a worker it ended
+        # first broke that step, the stop's checkpoint with it.
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        super().__init__(*args, **kwargs)
 
     def state_dict(self) -> dict:
         episodes = {"episodes": self.env.episodes_state(), "rng": torch.get_rng_state()}
