@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
+import time
 
 import pytest
 from hypothesis import given, settings
@@ -74,6 +77,31 @@ def test_math_equivalence_gold_goes_first(math_verifier) -> None:
     # math-verify is asymmetric; an interval prediction never equals a plain gold number.
     [verdict] = math_verifier(["$\\boxed{[1, 2]}$"], ["$1$"])
     assert not verdict.success
+
+
+def test_math_workers_sent_sigterm_with_the_job_still_judge_the_steps_answers() -> None:
+    """A scheduler (SLURM) sends SIGTERM to every process of a job: the run finishes its step before it stops
+    (rlsft/stopping.py), and a worker that ended at once scored that step's answers wrong."""
+    verifier = make_verifier("math_equivalence", {"deadline_seconds": 20.0, "workers": 2})
+    assert verifier(["$\\boxed{2}$"], ["$2$"])[0].success  # the workers are up
+    for worker in verifier.pool.workers:
+        os.kill(worker.process.pid, signal.SIGTERM)
+    time.sleep(0.5)  # time to die, had they not been told to leave it to the verifier
+    verdicts = verifier(["$\\boxed{2}$", "$\\frac{1}{2}$"], ["$2$", "$0.5$"])
+    verifier.close()
+    assert [verdict.success for verdict in verdicts] == [True, True] and verifier.deadline_misses == 0
+
+
+def test_a_worker_that_died_idle_is_replaced_before_it_is_given_a_request() -> None:
+    """Killed between batches (for memory), its pipe broke the next batch with BrokenPipeError."""
+    verifier = make_verifier("math_equivalence", {"deadline_seconds": 20.0, "workers": 1})
+    assert verifier(["$\\boxed{2}$"], ["$2$"])[0].success
+    dead = verifier.pool.workers[0].process
+    dead.kill()
+    dead.wait()
+    verdicts = verifier(["$\\boxed{2}$", "$\\frac{1}{2}$"], ["$2$", "$0.5$"])
+    verifier.close()
+    assert [verdict.success for verdict in verdicts] == [True, True] and verifier.deadline_misses == 0
 
 
 def test_a_pathological_answer_cannot_hang_training() -> None:

@@ -65,9 +65,13 @@ class DeadlineWorkers:
         while waiting or any(worker.request is not None for worker in self.workers):
             for worker in self.workers:
                 if worker.ready and worker.request is None and waiting:
+                    try:
+                        worker.requests.send(requests[waiting[0]])
+                    except OSError:  # it died while idle (killed for memory): the request waits for another
+                        self.restart(worker)
+                        continue
                     worker.request, worker.sent = waiting.popleft(), time.monotonic()
                     worker.due = worker.sent + self.deadline_seconds
-                    worker.requests.send(requests[worker.request])
             # Starting workers are waited on only while requests wait for them.
             watched = [
                 worker for worker in self.workers if worker.request is not None or (waiting and not worker.ready)
@@ -107,6 +111,11 @@ class DeadlineWorkers:
             )
         self.seconds[worker.request] = time.monotonic() - worker.sent
         self.misses += 1
+        self.restart(worker)
+
+    def restart(self, worker: Worker) -> None:
+        """A fresh worker in this one's place."""
+        worker.kill()
         self.workers[self.workers.index(worker)] = Worker(self.script, self.startup_seconds)
 
     def close(self) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
+import signal
 import sys
 import traceback
 from functools import lru_cache
@@ -72,6 +73,9 @@ def serve(requests: Connection, replies: Connection) -> None:
 
 
 if __name__ == "__main__":
+    # The verifier ends its workers; a SIGTERM sent to every process of a job (SLURM) finds the run finishing its
+    # step before it stops (rlsft/stopping.py), and that step's answers still to be judged
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     logging.getLogger("math_verify").setLevel(logging.ERROR)  # our deadline decides; its warnings quote whole inputs
     del sys.path[0]  # this folder, which Python put first: its modules must not shadow math-verify's imports
     serve(Connection(int(sys.argv[1]), writable=False), Connection(int(sys.argv[2]), readable=False))
