@@ -178,7 +178,7 @@ def run_hydra_train(args: argparse.Namespace) -> int:
     print(json.dumps(result, indent=2))
     if stopping.requested():
         print(
-            "rlsft: the sweep stopped on SIGTERM; run the same command to go on (finished jobs give their summaries,"
+            "rlsft: The sweep stopped on SIGTERM; run the same command to go on (finished jobs give their summaries,"
             " stopped ones resume from their checkpoints).",
             file=sys.stderr,
         )

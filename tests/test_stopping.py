@@ -83,7 +83,7 @@ def test_a_sweep_sent_sigterm_stops_its_job_starts_no_other_and_goes_on_when_run
     output, error = run.communicate(timeout=300)
     assert run.returncode == 143, error[-3000:]
     assert error.strip().splitlines()[-1] == (
-        "rlsft: the sweep stopped on SIGTERM; run the same command to go on (finished jobs give their summaries,"
+        "rlsft: The sweep stopped on SIGTERM; run the same command to go on (finished jobs give their summaries,"
         " stopped ones resume from their checkpoints)."
     )
     stopped, not_started = json.loads(output)["jobs"]
