@@ -101,9 +101,8 @@ class DeadlineWorkers:
 
     def replace(self, worker: Worker) -> None:
         """Kills a worker that missed its deadline (its request's answer stays None) and starts another."""
-        worker.kill()
         if not worker.ready:
-            self.close()
+            self.close()  # this worker with the others
             raise RLSFTError(
                 f"{self.owner}'s worker processes did not start within {self.startup_seconds:g} s (exit status"
                 f" {worker.process.returncode}, see the error above); check that `{sys.executable} {self.script}`"
