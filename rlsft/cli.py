@@ -225,6 +225,13 @@ def main(argv: list[str] | None = None) -> int:
     except RunStopped as stop:
         print(f"rlsft: {stop}", file=sys.stderr)
         return STOPPED_STATUS
+    except KeyboardInterrupt:  # Ctrl-C: at once, as a shell expects (status 130), with no traceback
+        print(
+            "rlsft: Interrupted (Ctrl-C); the same command goes on from the run's last checkpoint (SIGTERM instead"
+            " stops a run at the step it is on, with a checkpoint of that step).",
+            file=sys.stderr,
+        )
+        return 128 + 2
     if result is not None:  # None: a rank of a torchrun run other than rank 0, which prints it
         print(json.dumps(result, indent=2))
     return 0
