@@ -7,11 +7,14 @@ SIGTERM only marks the request; the loop ends the step, writes the checkpoint an
 which the CLI reports in one sentence with exit status 143 (128 + SIGTERM, as a shell reports a process it
 ended). Under torchrun the ranks stop together at the first logging step (`log_every`) after the signal, where
 they meet anyway. Outside training SIGTERM ends the process as usual. Once made, the request stands for the
-rest of the process: a sweep's later jobs in the same process do not start.
+rest of the process: a sweep's later jobs in the same process do not start. A sweep whose launcher runs its jobs
+in worker processes (hydra's joblib launcher) passes SIGTERM on to them: each stops its run so, and the sweep
+reports the stop, where the signal alone would have ended it and left its workers training.
 """
 
 from __future__ import annotations
 
+import multiprocessing
 import signal
 import threading
 from collections.abc import Iterator
@@ -37,6 +40,32 @@ def sigterm_requests_a_stop() -> Iterator[None]:
         yield
         return
     before = signal.signal(signal.SIGTERM, lambda signum, frame: _request.set())
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, before)
+
+
+@contextmanager
+def sigterm_passed_on_to_workers() -> Iterator[None]:
+    """While the block runs, SIGTERM is passed on to this process's worker processes (a sweep launcher's, each of
+    which holds SIGTERM as a request while its job runs) and marks the request here; with no worker processes (the
+    jobs run here, or on a cluster), SIGTERM acts as it would without this block."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def pass_on(signum: int, frame: object) -> None:
+        workers = multiprocessing.active_children()
+        if not workers:
+            signal.signal(signal.SIGTERM, before)
+            signal.raise_signal(signal.SIGTERM)
+            return
+        _request.set()
+        for worker in workers:
+            worker.terminate()  # SIGTERM
+
+    before = signal.signal(signal.SIGTERM, pass_on)
     try:
         yield
     finally:

@@ -11,7 +11,9 @@ one used reports its own jobs alone. A job's mistake is its own one sentence, no
 
 from __future__ import annotations
 
+import contextlib
 import json
+import multiprocessing
 import sys
 import time
 import uuid
@@ -65,7 +67,11 @@ def hydra_app(
                 raise RunStopped("not started: the sweep was asked to stop (SIGTERM).")
             if name == "train":  # a mix's parts, composed as compose_config composes them
                 cfg = with_parts(cfg, search_paths(list(HydraConfig.get().overrides.hydra)))
-            result = {"summary": task(cfg)}
+            # a launcher's worker process (joblib's), to which the sweep passes SIGTERM on, holds it as a request
+            # for the whole job; the sweep's own process, as outside a sweep
+            worker = multiprocessing.parent_process() is not None
+            with stopping.sigterm_requests_a_stop() if worker else contextlib.nullcontext():
+                result = {"summary": task(cfg)}
         except MISTAKES as error:
             if (sentence := mistake(error)) is None:
                 raise
@@ -99,7 +105,8 @@ def multirun(name: str, overrides: list[str], task: Callable[[DictConfig], dict]
     sweep_dir = Path(OverridesParser.create().parse_override(setting).value())
     sweep_dir.mkdir(parents=True, exist_ok=True)  # one sentence where it cannot be, not hydra's traceback
     launch = uuid.uuid4().hex  # this launch's jobs, told apart from those an earlier sweep left in the folder
-    hydra_app(name, ["--multirun"], overrides, task, launch)
+    with stopping.sigterm_passed_on_to_workers():
+        hydra_app(name, ["--multirun"], overrides, task, launch)
     results = (json.loads(path.read_text()) for path in sorted(sweep_dir.glob(f"*/{RESULT}"), key=job_number))
     jobs = [job for job in results if job.pop("launch", None) == launch]  # the mark itself is not reported
     return {"sweep_dir": str(sweep_dir), "jobs": jobs, "failed": sum("error" in job for job in jobs)}

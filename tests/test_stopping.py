@@ -3,6 +3,7 @@ on and stops with one sentence; run again with the same command, it ends as the 
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import os
@@ -12,6 +13,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import torch
 from conftest import small_run
 
@@ -93,6 +95,40 @@ def test_a_sweep_sent_sigterm_stops_its_job_starts_no_other_and_goes_on_when_run
     assert main(argv) == 0
     assert [job["summary"]["steps"] for job in json.loads(capsys.readouterr().out)["jobs"]] == [800, 800]
     assert 10 <= step < 800 and logged_steps(runs / "bc-seed0") == list(range(1, 801))
+
+
+def test_a_joblib_sweep_sent_sigterm_passes_it_on_so_its_workers_stop_their_runs_and_it_reports(
+    hopper_minari, data_dir, tmp_path, capsys
+):
+    """The signal alone ended the sweep's process at once, without its report, and left its joblib workers
+    training (their runs, unseen, went on to the end)."""
+    pytest.importorskip("hydra_plugins.hydra_joblib_launcher")
+    runs = tmp_path / "runs"
+    argv = ["train", "-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", f"data={hopper_minari}",
+            f"data_dir={data_dir}", "algorithm=bc", "seed=0,1,2", "learner.steps=800", "learner.batch_size=8",
+            "log_every=1", "evaluation.every=0", "evaluation.episodes=1", "progress=false",
+            f"run_dir={runs}/bc-seed${{seed}}", f"hydra.sweep.dir={tmp_path}/sweep"]  # fmt: skip
+    run = started(argv)
+    try:
+        for seed in (0, 1):
+            wait_for_rows(run, runs / f"bc-seed{seed}", 10)
+        run.send_signal(signal.SIGTERM)
+        output, error = run.communicate(timeout=120)  # its workers hold its pipes: they too have ended
+    finally:  # where they have not, they are not left behind (the sweep leads its own process group)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(run.pid, signal.SIGKILL)
+    assert run.returncode == 143, error[-3000:]
+    assert error.strip().splitlines()[-1].startswith("rlsft: The sweep stopped on SIGTERM;")
+    first, second, third = json.loads(output)["jobs"]
+    assert first["stopped"] and second["stopped"] and "stopped at step" in first["error"] + second["error"]
+    assert third["stopped"] and "not started" in third["error"] and not (runs / "bc-seed2").exists()
+    steps = [checkpoint.load(runs / f"bc-seed{seed}" / "checkpoint.pt")["learner"]["step"] for seed in (0, 1)]
+    assert all(10 <= step < 800 for step in steps)
+    assert [logged_steps(runs / f"bc-seed{seed}") for seed in (0, 1)] == [list(range(1, step + 1)) for step in steps]
+
+    assert main(argv) == 0
+    assert [job["summary"]["steps"] for job in json.loads(capsys.readouterr().out)["jobs"]] == [800, 800, 800]
+    assert logged_steps(runs / "bc-seed0") == list(range(1, 801))
 
 
 def test_a_bench_sent_sigterm_stops_in_its_run_and_starts_no_other(tmp_path):
