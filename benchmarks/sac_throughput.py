@@ -42,7 +42,7 @@ ENVS = ("hopper", "halfcheetah", "walker2d")
 # SAC: 500 random steps, then `steps` updates; PPO: two rollouts of 2048 frames (640 gradient steps)
 SAC = ["algorithm=sac", "algorithm.replay.learning_starts=500"]
 ALGORITHMS = {
-    "sac": lambda steps: [*SAC, f"learner.steps={steps}"],
+    "sac": lambda steps: [*SAC, f"learner.steps={steps}", "learner.compile=false"],
     "sac_compiled": lambda steps: [*SAC, f"learner.steps={steps}", "learner.compile=true"],
     "ppo": lambda steps: ["algorithm=ppo", "algorithm.rollout.frames=4096"],
 }
