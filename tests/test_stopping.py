@@ -179,6 +179,7 @@ def test_ctrl_c_ends_a_run_at_once_in_one_sentence_and_its_last_checkpoint_resum
                      "log_every=5", "evaluation.every=0")  # fmt: skip
     run = started(argv)  # long enough not to end between the rows seen and the signal on a loaded machine
     wait_for_rows(run, run_dir, 12)
+    assert run.poll() is None, f"the run ended before Ctrl-C could be sent (status {run.returncode})"
     run.send_signal(signal.SIGINT)
     _, error = run.communicate(timeout=300)
     assert run.returncode == 130 and "Traceback" not in error, error[-3000:]
