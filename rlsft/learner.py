@@ -8,12 +8,10 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import torch
-import torch._functorch.config
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 from tensordict import TensorDict
@@ -29,6 +27,7 @@ from torch.distributed.fsdp import FSDPModule
 from torch.distributed.tensor import DTensor
 
 from rlsft import distributed
+from rlsft.compiling import compiled
 from rlsft.errors import RLSFTError, reason
 
 # Whole state dicts of a sharded policy and its optimiser, gathered on the CPU (rank 0's), and loaded from one.
@@ -156,15 +155,6 @@ def warmup_cosine(warmup_steps: int, total_steps: int, schedule: str):
     return factor
 
 
-def compiled(loss: Callable) -> Callable:
-    """`loss` through torch.compile, dynamic (batches of trajectories differ in length, and one graph serves them
-    all), its backward free to recompute views of saved activations (exact: a view computes nothing). Without
-    that, AOTAutograd saves a ReLU's backward mask as a bool tensor beside the activation it could be read from,
-    and inductor's CPU kernels store bool tensors ten times slower than eager (a [2, 256, 256] mask: 2.6 ms
-    against 0.2 ms); SAC's critics hold four such masks a step (benchmarks/results/sac_throughput.md)."""
-    return torch._functorch.config.patch(recompute_views=True)(torch.compile(loss, dynamic=True))
-
-
 class Learner:
     def __init__(self, policy: nn.Module, algorithm: Algorithm, config: LearnerConfig) -> None:
         if config.steps is None or config.warmup_steps is None:
@@ -189,7 +179,7 @@ class Learner:
                     " algorithm.options.q=policy or learner.distributed=ddp."
                 )
             self.policy.shard()
-        self.loss = compiled(self.algorithm.loss) if config.compile else self.algorithm.loss
+        self.loss = compiled(self.algorithm.loss, self.device) if config.compile else self.algorithm.loss
         self.autocast = config.precision == "bf16" or (config.precision == "auto" and self.device.type == "cuda")
         optimizer_class = torch.optim.AdamW if config.optimizer == "adamw" else torch.optim.Adam
         # the policy's, and those the algorithm trains beside them (iw-SFT's q is frozen)
