@@ -10,6 +10,10 @@ mean +- std over seeds.
 
     python benchmarks/online_returns.py --algorithm ppo --runs-root runs/ppo --seeds 0 1 2 --train
     python benchmarks/online_returns.py --algorithm sac --runs-root runs/sac --seeds 0 1 2 --train
+
+`--keep <folder>` copies each finished run's small files (config, evaluations, summary, plot, and train.csv
+gzipped and thinned) to `<folder>/<env>-seed<seed>`, a runs root this script reads as it reads the runs: what
+benchmarks/results/sac_runs keeps, from which the tables are made again without the runs.
 """
 
 from __future__ import annotations
@@ -17,8 +21,11 @@ from __future__ import annotations
 import argparse
 import csv
 import datetime
+import gzip
+import io
 import json
 import shlex
+import shutil
 import statistics
 import sys
 from pathlib import Path
@@ -44,9 +51,37 @@ REFERENCE = {
 FRAMES_KEY = {"ppo": "algorithm.rollout.frames", "sac": "algorithm.replay.frames"}
 
 
+# --keep: the train.csv rows kept beside those with an episode return: one every KEPT_EVERY steps (SAC logs every 10)
+KEPT_EVERY = 1000
+SMALL_FILES = ("config.yaml", "eval.csv", "summary.json", "learning_curve.png")
+
+
+def train_rows(run_dir: Path) -> list[dict[str, str]]:
+    """A run's train.csv rows, from train.csv or from the train.csv.gz that --keep writes."""
+    path = run_dir / "train.csv"
+    with path.open() if path.exists() else gzip.open(run_dir / "train.csv.gz", "rt") as file:
+        return list(csv.DictReader(file))
+
+
+def keep(run_dir: Path, folder: Path) -> None:
+    """A finished run's small files in `folder`; train.csv gzipped (with no timestamp: the same rows, the same
+    bytes), thinned to the rows this script reads (an episode return) and one every KEPT_EVERY steps (the losses)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in SMALL_FILES:
+        if (run_dir / name).exists():
+            shutil.copy2(run_dir / name, folder / name)
+    rows = train_rows(run_dir)
+    kept = [row for row in rows if row.get("episode_return") or int(row["step"]) % KEPT_EVERY == 0]
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerows(kept)
+    (folder / "train.csv.gz").write_bytes(gzip.compress(text.getvalue().encode(), mtime=0))
+
+
 def last_training_return(run_dir: Path, last: int = 10) -> float | None:
     """Mean of the last `last` logged episode returns (each a mean over recent episodes)."""
-    rows = [row for row in csv.DictReader((run_dir / "train.csv").open()) if row.get("episode_return")]
+    rows = [row for row in train_rows(run_dir) if row.get("episode_return")]
     values = [float(row["episode_return"]) for row in rows[-last:]]
     return statistics.fmean(values) if values else None
 
@@ -54,7 +89,7 @@ def last_training_return(run_dir: Path, last: int = 10) -> float | None:
 def evaluation_curve(run_dir: Path) -> tuple[np.ndarray, np.ndarray]:
     """(environment frames, deterministic evaluation return) at each evaluation of a run;
     frames are read off the training log, which records them against gradient steps."""
-    train = [row for row in csv.DictReader((run_dir / "train.csv").open()) if row.get("frames")]
+    train = [row for row in train_rows(run_dir) if row.get("frames")]
     steps, frames = (np.array([float(row[key]) for row in train]) for key in ("step", "frames"))
     evaluation = list(csv.DictReader((run_dir / "eval.csv").open()))
     eval_steps = np.array([float(row["step"]) for row in evaluation])
@@ -96,9 +131,12 @@ def main() -> None:
     more = "more `rlsft train` overrides for the runs trained here, e.g. evaluation.snapshots=true"
     parser.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE", help=more)
     parser.add_argument("--out", type=Path, help="default: benchmarks/results/<algorithm>_returns.md")
+    parser.add_argument("--keep", type=Path, help="copy each finished run's small files to KEEP/<env>-seed<seed>")
     args = parser.parse_args()
     algorithm, reference = args.algorithm, REFERENCE[args.algorithm]
     runs_root = args.runs_root or Path("runs") / algorithm
+    if args.keep and args.keep.resolve() == runs_root.resolve():
+        parser.error(f"--keep {args.keep} is the runs root itself; name another folder for the small files.")
     out = args.out or Path(f"benchmarks/results/{algorithm}_returns.md")
 
     lines = [
@@ -136,6 +174,8 @@ def main() -> None:
                     sys.exit(status)
             if (run_dir / "summary.json").exists():
                 finished[env].append(run_dir)
+                if args.keep:
+                    keep(run_dir, args.keep / run_dir.name)
                 evaluations.append(json.loads((run_dir / "summary.json").read_text())["return_mean"])
                 if (value := last_training_return(run_dir)) is not None:
                     training.append(value)

@@ -1,0 +1,51 @@
+"""benchmarks/online_returns.py's `--keep`: a finished run's small files, from which the table is made again."""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+REPOSITORY = Path(__file__).parents[1]
+SCRIPT = REPOSITORY / "benchmarks" / "online_returns.py"
+
+
+def online_returns(*argv: object) -> str:
+    environment = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPOSITORY)}
+    command = [sys.executable, SCRIPT, "--algorithm", "sac", "--envs", "hopper", "--seeds", "0", *map(str, argv)]
+    done = subprocess.run(command, env=environment, cwd=REPOSITORY, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout
+
+
+def table(report: str) -> list[str]:
+    return [line for line in report.splitlines() if line.startswith("| hopper")]
+
+
+def test_a_kept_run_makes_the_runs_table_again_from_its_thinned_gzipped_rows(tmp_path) -> None:
+    runs, kept, again = tmp_path / "runs", tmp_path / "kept", tmp_path / "again"
+    small = [
+        "algorithm.replay.learning_starts=100",
+        "algorithm.replay.batch_size=32",
+        "learner.compile=false",
+        "policy.hidden_sizes=[32,32]",
+        "algorithm.options.critic_hidden_sizes=[32,32]",
+        "evaluation.episodes=2",
+    ]
+    report = online_returns("--runs-root", runs, "--train", "--frames", 1100, "--out", tmp_path / "a.md",
+                            "--keep", kept, "--set", *small, "log_every=5")  # fmt: skip
+    rows = list(csv.DictReader((runs / "hopper-seed0" / "train.csv").open()))
+    with gzip.open(kept / "hopper-seed0" / "train.csv.gz", "rt") as file:
+        thinned = list(csv.DictReader(file))
+    assert thinned == [row for row in rows if row["episode_return"] or int(row["step"]) % 1000 == 0]
+    assert 0 < sum(bool(row["episode_return"]) for row in thinned) < len(thinned) < len(rows)
+    assert {path.name for path in (kept / "hopper-seed0").iterdir()} == {
+        "config.yaml", "eval.csv", "summary.json", "learning_curve.png", "train.csv.gz"}  # fmt: skip
+    assert table(online_returns("--runs-root", kept, "--out", tmp_path / "b.md", "--keep", again)) == table(report)
+    assert table(report)[0].startswith("| hopper | 1 |")
+    # kept again from the kept files: the same rows, the same bytes
+    packed = [folder / "hopper-seed0" / "train.csv.gz" for folder in (kept, again)]
+    assert packed[0].read_bytes() == packed[1].read_bytes()
