@@ -42,8 +42,8 @@ def compiled(loss: Callable, device: torch.device) -> Callable:
     """`loss` through torch.compile, dynamic (batches of trajectories differ in length, and one graph serves them
     all), its backward free to recompute views of saved activations (a view computes nothing; without this the
     partitioner saved SAC's ReLU masks beside the activations they could be read from) and, on the CPU, bool
-    masks (RecomputeBoolMasks). On a GPU bool stores cost what any store does, and a saved mask stays the
-    cheapest in memory."""
+    masks (RecomputeBoolMasks). On a GPU the partitioner's choice stays: a saved mask is the cheapest in memory,
+    and the slow store measured is inductor's CPU code."""
     function = torch._functorch.config.patch(recompute_views=True)(torch.compile(loss, dynamic=True))
     if device.type == "cpu":
         function = torch._inductor.config.patch(joint_custom_post_pass=RecomputeBoolMasks())(function)
