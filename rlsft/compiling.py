@@ -11,7 +11,6 @@ from collections.abc import Callable
 
 import torch
 import torch._functorch.config
-import torch._inductor.config
 from torch._inductor.custom_graph_pass import CustomGraphPass, get_hash_for_files
 from torch.utils.checkpoint import CheckpointPolicy
 
@@ -44,7 +43,5 @@ def compiled(loss: Callable, device: torch.device) -> Callable:
     partitioner saved SAC's ReLU masks beside the activations they could be read from) and, on the CPU, bool
     masks (RecomputeBoolMasks). On a GPU the partitioner's choice stays: a saved mask is the cheapest in memory,
     and the slow store measured is inductor's CPU code."""
-    function = torch._functorch.config.patch(recompute_views=True)(torch.compile(loss, dynamic=True))
-    if device.type == "cpu":
-        function = torch._inductor.config.patch(joint_custom_post_pass=RecomputeBoolMasks())(function)
-    return function
+    inductor = {"joint_custom_post_pass": RecomputeBoolMasks()} if device.type == "cpu" else {}
+    return torch._functorch.config.patch(recompute_views=True)(torch.compile(loss, dynamic=True, options=inductor))
