@@ -11,9 +11,10 @@ mean +- std over seeds.
     python benchmarks/online_returns.py --algorithm ppo --runs-root runs/ppo --seeds 0 1 2 --train
     python benchmarks/online_returns.py --algorithm sac --runs-root runs/sac --seeds 0 1 2 --train
 
-`--keep <folder>` copies each finished run's small files (config, evaluations, summary, plot, and train.csv
-gzipped and thinned) to `<folder>/<env>-seed<seed>`, a runs root this script reads as it reads the runs: what
-benchmarks/results/sac_runs keeps, from which the tables are made again without the runs.
+`--keep <folder>` copies each run's small files (config, evaluations, summary, plot, and train.csv gzipped and
+thinned) to `<folder>/<env>-seed<seed>`, a runs root this script reads as it reads the runs: what
+benchmarks/results/sac_runs keeps, from which the tables are made again without the runs. Unfinished runs' are
+kept too, so that their progress outlives the machine; the table counts finished runs only.
 """
 
 from __future__ import annotations
@@ -64,13 +65,18 @@ def train_rows(run_dir: Path) -> list[dict[str, str]]:
 
 
 def keep(run_dir: Path, folder: Path) -> None:
-    """A finished run's small files in `folder`; train.csv gzipped (with no timestamp: the same rows, the same
-    bytes), thinned to the rows this script reads (an episode return) and one every KEPT_EVERY steps (the losses)."""
+    """A run's small files in `folder`; train.csv gzipped (with no timestamp: the same rows, the same bytes),
+    thinned to the rows this script reads (an episode return) and one every KEPT_EVERY steps (the losses).
+    An unfinished run's are kept too (no summary.json, so the table passes them by): what it had reached
+    survives the machine that runs it; kept again when it has finished, its files are the finished run's."""
     folder.mkdir(parents=True, exist_ok=True)
     for name in SMALL_FILES:
         if (run_dir / name).exists():
             shutil.copy2(run_dir / name, folder / name)
-    rows = train_rows(run_dir)
+    logged = any((run_dir / name).exists() for name in ("train.csv", "train.csv.gz"))
+    rows = train_rows(run_dir) if logged else []
+    if not rows:  # a run stopped before its first training log
+        return
     kept = [row for row in rows if row.get("episode_return") or int(row["step"]) % KEPT_EVERY == 0]
     text = io.StringIO()
     writer = csv.DictWriter(text, fieldnames=list(rows[0]))
@@ -131,7 +137,9 @@ def main() -> None:
     more = "more `rlsft train` overrides for the runs trained here, e.g. evaluation.snapshots=true"
     parser.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE", help=more)
     parser.add_argument("--out", type=Path, help="default: benchmarks/results/<algorithm>_returns.md")
-    parser.add_argument("--keep", type=Path, help="copy each finished run's small files to KEEP/<env>-seed<seed>")
+    parser.add_argument(
+        "--keep", type=Path, help="copy each run's small files to KEEP/<env>-seed<seed>, finished or not"
+    )
     args = parser.parse_args()
     algorithm, reference = args.algorithm, REFERENCE[args.algorithm]
     runs_root = args.runs_root or Path("runs") / algorithm
@@ -172,10 +180,10 @@ def main() -> None:
                 )
                 if status:  # a mistake (its sentence is on stderr) or a stop (SIGTERM): no report of a part
                     sys.exit(status)
+            if args.keep and run_dir.is_dir():
+                keep(run_dir, args.keep / run_dir.name)
             if (run_dir / "summary.json").exists():
                 finished[env].append(run_dir)
-                if args.keep:
-                    keep(run_dir, args.keep / run_dir.name)
                 evaluations.append(json.loads((run_dir / "summary.json").read_text())["return_mean"])
                 if (value := last_training_return(run_dir)) is not None:
                     training.append(value)
