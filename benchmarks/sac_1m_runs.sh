@@ -2,17 +2,17 @@
 # The 1M-step SAC runs beside CleanRL's (issue 15; benchmarks/results/sac_runs/README.md), in the background
 # across sessions: two queues, one a core, each run resuming at its last checkpoint.
 #
-#   benchmarks/sac_1m_runs.sh start ROOT [COMMIT]   start (or resume) the queues, the code a worktree at COMMIT
+#   benchmarks/sac_1m_runs.sh start ROOT [COMMIT]   start (or resume) the queues, the code exported at COMMIT
 #   benchmarks/sac_1m_runs.sh stop ROOT             SIGTERM: each run checkpoints the step it is on, then stops
 #   benchmarks/sac_1m_runs.sh queue ROOT ENV:SEED ...  one queue in the foreground (what `start` runs)
 #
-# ROOT lies outside the checkout (runs, worktree, logs). The worktree is made once, at COMMIT (default HEAD),
-# and the runs keep it whatever the checkout does next; `start` after `stop` resumes on the same code.
+# ROOT lies outside the checkout (runs, code, logs). The code is exported once (git archive) into ROOT/src at
+# COMMIT (default HEAD), and the runs keep it whatever becomes of the checkout (a new one each session);
+# `start` after `stop` resumes on the same code.
 set -euo pipefail
 command=${1:?usage: sac_1m_runs.sh start|stop|queue ROOT ...}
 root=$(realpath -m "${2:?a folder for the runs, outside the checkout}")
 shift 2
-checkout=$(git -C "$(dirname "$0")" rev-parse --show-toplevel)
 source_tree=$root/src
 
 case $command in
@@ -23,8 +23,13 @@ start)
   fi
   mkdir -p "$root/runs" "$root/scratch"
   export SAC_RUNS_PYTHON=${SAC_RUNS_PYTHON:-$(command -v python)}  # the queues' interpreter: the one starting them
-  [ -d "$source_tree" ] || git -C "$checkout" worktree add --detach "$source_tree" "${1:-HEAD}"
-  echo "code: $(git -C "$source_tree" log -1 --format='%h %s'); python: $SAC_RUNS_PYTHON"
+  if [ ! -d "$source_tree" ]; then
+    commit=$(git -C "$(dirname "$0")" rev-parse --verify "${1:-HEAD}^{commit}")
+    mkdir "$source_tree"
+    git -C "$(dirname "$0")" archive "$commit" | tar -x -C "$source_tree"
+    echo "$commit" > "$source_tree/COMMIT"
+  fi
+  echo "code: $(cat "$source_tree/COMMIT") in $source_tree; python: $SAC_RUNS_PYTHON"
   for queue in "0 halfcheetah:0 walker2d:0 halfcheetah:1 walker2d:2 hopper:2" \
                "1 hopper:0 hopper:1 walker2d:1 halfcheetah:2"; do
     set -- $queue
@@ -39,8 +44,8 @@ stop)
   pkill -TERM -f "online_returns.py --algorithm sac --runs-root $root/runs" || echo "no run of $root was running"
   ;;
 queue)
-  # One thread a run (the runs measured in benchmarks/results/sac_throughput.md), the worktree's rlsft, not
-  # the installed checkout's.
+  # One thread a run (the runs measured in benchmarks/results/sac_throughput.md), ROOT/src's rlsft, not the
+  # installed checkout's.
   export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 PYTHONPATH=$source_tree
   cd "$source_tree"
   for run in "$@"; do
