@@ -24,9 +24,10 @@ start)
   mkdir -p "$root/runs" "$root/scratch"
   export SAC_RUNS_PYTHON=${SAC_RUNS_PYTHON:-$(command -v python)}  # the queues' interpreter: the one starting them
   if [ ! -d "$source_tree" ]; then
-    commit=$(git -C "$(dirname "$0")" rev-parse --verify "${1:-HEAD}^{commit}")
+    checkout=$(git -C "$(dirname "$0")" rev-parse --show-toplevel)  # git archive from a subfolder exports it alone
+    commit=$(git -C "$checkout" rev-parse --verify "${1:-HEAD}^{commit}")
     mkdir "$source_tree"
-    git -C "$(dirname "$0")" archive "$commit" | tar -x -C "$source_tree"
+    git -C "$checkout" archive "$commit" | tar -x -C "$source_tree"
     echo "$commit" > "$source_tree/COMMIT"
   fi
   echo "code: $(cat "$source_tree/COMMIT") in $source_tree; python: $SAC_RUNS_PYTHON"
