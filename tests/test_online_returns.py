@@ -42,7 +42,7 @@ def test_a_kept_run_makes_the_runs_table_again_from_its_thinned_gzipped_rows(tmp
     rows = list(csv.DictReader((runs / "hopper-seed0" / "train.csv").open()))
     with gzip.open(kept / "hopper-seed0" / "train.csv.gz", "rt") as file:
         thinned = list(csv.DictReader(file))
-    assert thinned == [row for row in rows if row["episode_return"] or int(row["step"]) % 1000 == 0]
+    assert thinned == kept_rows(rows)
     assert 0 < sum(bool(row["episode_return"]) for row in thinned) < len(thinned) < len(rows)
     assert {path.name for path in (kept / "hopper-seed0").iterdir()} == {
         "config.yaml", "eval.csv", "summary.json", "learning_curve.png", "train.csv.gz"}  # fmt: skip
@@ -64,12 +64,13 @@ def test_an_unfinished_runs_evaluations_are_kept_and_the_table_does_not_count_it
                "algorithm.replay.batch_size=32", "algorithm.evaluation_every=100", "evaluation.episodes=1",
                "learner.compile=false", "progress=false", "policy.hidden_sizes=[32,32]",
                "algorithm.options.critic_hidden_sizes=[32,32]"]  # fmt: skip
-    run = subprocess.Popen(command, env=environment, cwd=REPOSITORY, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    with (tmp_path / "stderr.txt").open("w") as stderr:  # a file, not a pipe that a long run could fill
+        run = subprocess.Popen(command, env=environment, cwd=REPOSITORY, stdout=subprocess.DEVNULL, stderr=stderr)
     deadline = time.monotonic() + 300
     while evaluations(run_dir) < 2 and run.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
     run.kill()
-    assert run.wait() == -signal.SIGKILL, run.stderr.read()[-3000:]
+    assert run.wait() == -signal.SIGKILL, (tmp_path / "stderr.txt").read_text()[-3000:]
     reached = (run_dir / "eval.csv").read_text()
     assert table(online_returns("--runs-root", runs, "--out", tmp_path / "a.md", "--keep", kept)) == [
         "| hopper | 0 | n/a | n/a | 2310 ± 343 |"
@@ -77,11 +78,14 @@ def test_an_unfinished_runs_evaluations_are_kept_and_the_table_does_not_count_it
     assert {path.name for path in (kept / "hopper-seed0").iterdir()} == {"config.yaml", "eval.csv", "train.csv.gz"}
     assert (kept / "hopper-seed0" / "eval.csv").read_text() == reached
     with gzip.open(kept / "hopper-seed0" / "train.csv.gz", "rt") as file:
-        assert [row["step"] for row in csv.DictReader(file)] == [
-            row["step"] for row in csv.DictReader((run_dir / "train.csv").open()) if row["episode_return"]
-            or int(row["step"]) % 1000 == 0]  # fmt: skip
+        assert list(csv.DictReader(file)) == kept_rows(list(csv.DictReader((run_dir / "train.csv").open())))
 
 
 def evaluations(run_dir: Path) -> int:
     path = run_dir / "eval.csv"
     return len(path.read_text().splitlines()) - 1 if path.exists() else 0
+
+
+def kept_rows(rows: list[dict[str, str]]) -> list[dict[str, str]]:
+    """The train.csv rows --keep keeps: those with an episode return, and one every 1000 steps."""
+    return [row for row in rows if row["episode_return"] or int(row["step"]) % 1000 == 0]
