@@ -14,10 +14,11 @@ command=${1:?usage: sac_1m_runs.sh start|stop|queue ROOT ...}
 root=$(realpath -m "${2:?a folder for the runs, outside the checkout}")
 shift 2
 source_tree=$root/src
+runs="online_returns.py --algorithm sac --runs-root $root/runs"  # what pgrep and pkill find of the runs
 
 case $command in
 start)
-  if pgrep -f "online_returns.py --algorithm sac --runs-root $root/runs" > /dev/null; then
+  if pgrep -f "$runs" > /dev/null; then
     echo "sac_1m_runs.sh: runs of $root are running already; stop them first (sac_1m_runs.sh stop $root)." >&2
     exit 2
   fi
@@ -42,7 +43,7 @@ start)
   done
   ;;
 stop)
-  pkill -TERM -f "online_returns.py --algorithm sac --runs-root $root/runs" || echo "no run of $root was running"
+  pkill -TERM -f "$runs" || echo "no run of $root was running"
   ;;
 queue)
   # One thread a run (the runs measured in benchmarks/results/sac_throughput.md), ROOT/src's rlsft, not the
