@@ -8,7 +8,8 @@
 #
 # ROOT lies outside the checkout (runs, code, logs). The code is exported once (git archive) into ROOT/src at
 # COMMIT (default HEAD), and the runs keep it whatever becomes of the checkout (a new one each session);
-# `start` after `stop` resumes on the same code.
+# `start` after `stop` resumes on the same code. SAC_RUNS_CORES=0 starts the queue of core 0 alone (default
+# "0 1"), leaving the other core to other work.
 set -euo pipefail
 command=${1:?usage: sac_1m_runs.sh start|stop|queue ROOT ...}
 root=$(realpath -m "${2:?a folder for the runs, outside the checkout}")
@@ -18,6 +19,11 @@ runs="online_returns.py --algorithm sac --runs-root $root/runs"  # what pgrep an
 
 case $command in
 start)
+  cores=${SAC_RUNS_CORES:-0 1}
+  if [[ ! "$cores" =~ ^\ *[01](\ +[01])*\ *$ ]]; then
+    echo "sac_1m_runs.sh: SAC_RUNS_CORES='$cores' names no queue; use 0, 1 or '0 1'." >&2
+    exit 2
+  fi
   if pgrep -f "$runs" > /dev/null; then
     echo "sac_1m_runs.sh: runs of $root are running already; stop them first (sac_1m_runs.sh stop $root)." >&2
     exit 2
@@ -37,6 +43,7 @@ start)
     set -- $queue
     core=$1
     shift
+    [[ " $cores " == *" $core "* ]] || continue
     setsid nohup taskset -c "$core" "$source_tree/benchmarks/sac_1m_runs.sh" queue "$root" "$@" \
       >> "$root/queue$core.log" 2>&1 < /dev/null &
     echo "queue on core $core: $* (log $root/queue$core.log)"
