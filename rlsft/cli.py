@@ -132,7 +132,7 @@ def composed(command: str, overrides: list[str]) -> tuple[str, list[str], DictCo
 
 
 def run_data(overrides: list[str]) -> dict:
-    from rlsft.data import making
+    from rlsft.data import making, policy_export
     from rlsft.envs.control import ControlEnv, env_dims
     from rlsft.options import checked_options
 
@@ -145,9 +145,9 @@ def run_data(overrides: list[str]) -> dict:
         command = "rlsft data policies " + " ".join(overrides)
         root = making.policy_folder(cfg.version)
         settings = {"replay_snapshots": cfg.replay_snapshots, "replace": cfg.replace}
-        checked_options(making.export_policies, settings, where="")
+        checked_options(policy_export.export_policies, settings, where="")
         dims = env_dims(cfg.env.id)
-        return making.export_policies(cfg.run_dir, cfg.env.name, *dims, command, root, **settings)
+        return policy_export.export_policies(cfg.run_dir, cfg.env.name, *dims, command, root, **settings)
     raise RLSFTError(f"Unknown data action {action!r}; use `rlsft data make ...` or `rlsft data policies ...`.")
 
 

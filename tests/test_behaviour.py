@@ -11,15 +11,8 @@ from rlsft import checkpoint
 from rlsft.checkpoint import seed_everything
 from rlsft.cli import compose_config, main
 from rlsft.data import load_dataset, making
-from rlsft.data.making import (
-    VERSIONS,
-    behaviour_record,
-    export_policies,
-    load_behaviour,
-    make_dataset,
-    policy_folder,
-    write_policies,
-)
+from rlsft.data.making import VERSIONS, behaviour_record, load_behaviour, make_dataset, policy_folder
+from rlsft.data.policy_export import export_policies, write_policies
 from rlsft.envs.control import ControlEnv
 from rlsft.errors import RLSFTError
 from rlsft.policies import make_policy

@@ -25,8 +25,9 @@ from tensordict import TensorDict
 from rlsft.cache_key import cache_key
 from rlsft.cli import main
 from rlsft.data import curate, load_dataset
-from rlsft.data.making import export_policies, record_episodes
+from rlsft.data.making import record_episodes
 from rlsft.data.minari_io import find_minari, write_minari
+from rlsft.data.policy_export import export_policies
 from rlsft.data.trajectories import episode_ends, flat_to_trajectories
 from rlsft.errors import RLSFTError
 from rlsft.experiments.control import check_dataset_fits_env, env_name
