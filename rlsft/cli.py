@@ -144,10 +144,10 @@ def run_data(overrides: list[str]) -> dict:
     if action == "policies":
         command = "rlsft data policies " + " ".join(overrides)
         root = making.policy_folder(cfg.version)
-        settings = {"replay_snapshots": cfg.replay_snapshots, "replace": cfg.replace}
+        settings = {key: cfg[key] for key in ("replay_snapshots", "replace", "choose_steps")}
         checked_options(policy_export.export_policies, settings, where="")
-        dims = env_dims(cfg.env.id)
-        return policy_export.export_policies(cfg.run_dir, cfg.env.name, *dims, command, root, **settings)
+        run_dir = list(cfg.run_dir) if OmegaConf.is_list(cfg.run_dir) else cfg.run_dir  # one, or several to choose
+        return policy_export.export_policies(run_dir, cfg.env.name, *env_dims(cfg.env.id), command, root, **settings)
     raise RLSFTError(f"Unknown data action {action!r}; use `rlsft data make ...` or `rlsft data policies ...`.")
 
 

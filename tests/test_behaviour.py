@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
+from omegaconf import OmegaConf
 
 from rlsft import checkpoint
 from rlsft.checkpoint import seed_everything
 from rlsft.cli import compose_config, main
 from rlsft.data import load_dataset, making
 from rlsft.data.making import VERSIONS, behaviour_record, load_behaviour, make_dataset, policy_folder
-from rlsft.data.policy_export import export_policies, write_policies
+from rlsft.data.policy_export import acting_policy, export_policies, write_policies
 from rlsft.envs.control import ControlEnv
 from rlsft.errors import RLSFTError
 from rlsft.policies import make_policy
@@ -45,7 +47,7 @@ def shipped_sac(tmp_path_factory) -> dict:
             "evaluation.episodes=1", "log_every=10", "progress=false"]  # fmt: skip
     assert main(argv) == 0
     root = tmp_path_factory.mktemp("policies")
-    return {"root": root, "record": export_policies(run_dir, "hopper", 11, 3, "test", root)}
+    return {"root": root, "record": export_policies(run_dir, "hopper", 11, 3, "test", root), "run_dir": run_dir}
 
 
 def test_a_sac_run_ships_its_squashed_gaussian_and_makes_data_with_it(shipped_sac, tmp_path) -> None:
@@ -62,6 +64,37 @@ def test_a_sac_run_ships_its_squashed_gaussian_and_makes_data_with_it(shipped_sa
     assert ident == "rlsft/hopper/medium-replay-s400-v1"  # a version of its own, beside v0's
     dataset = load_dataset(ident, tmp_path)
     assert dataset.trajectories["mask"].sum() >= 400 and dataset.trajectories["action"].abs().max() <= 1.0
+
+
+def test_of_several_runs_the_one_whose_expert_records_the_strongest_data_ships(shipped, shipped_sac, tmp_path):
+    """PPO's run against SAC's, as issue 15 chooses: each expert is rolled out as its expert dataset would be, and
+    the return the choice reads is the return the shipped expert's data then record."""
+    runs = [shipped["run_dir"], shipped_sac["run_dir"]]
+    record = export_policies(runs, "hopper", 11, 3, "test", tmp_path / "policies", choose_steps=300)
+    candidates = record["chosen_from"]["runs"]
+    assert [(c["run_dir"], c["algorithm"]) for c in candidates] == [(str(runs[0]), "ppo"), (str(runs[1]), "sac")]
+    best = max(candidates, key=lambda candidate: candidate["expert_data_return"])
+    assert candidates[0]["expert_data_return"] != candidates[1]["expert_data_return"]
+    assert record["training"]["name"] == best["algorithm"] and record["chosen_from"]["steps"] == 300
+    final = checkpoint.load(Path(best["run_dir"]) / "checkpoint.pt")
+    trained = OmegaConf.to_container(OmegaConf.create(final["config"]).policy)
+    chosen = acting_policy(trained)[1](final["learner"]["policy"])  # PPO's: its actor's
+    expert = checkpoint.load(tmp_path / "policies" / "hopper" / "expert.pt")["policy"]
+    assert chosen.keys() == expert.keys() and all(torch.equal(chosen[key], expert[key]) for key in chosen)
+    ident = make_dataset(HOPPER, "expert", 300, str(tmp_path / "data"), version=1, policy_root=tmp_path / "policies")
+    returns = load_dataset(ident, tmp_path / "data").trajectories["return"]
+    assert len(returns) == best["episodes"]
+    assert returns.mean().item() == best["expert_data_return"]
+
+
+def test_choosing_among_runs_refuses_bad_settings_in_one_sentence(shipped, tmp_path, capsys) -> None:
+    policies = ["data", "policies", "env=hopper", "version=1"]
+    assert main([*policies, "run_dir=[]"]) == 2
+    assert "run_dir=[] names no run; pass run_dir=<run> or run_dir=[<run>,<run>,...]." in capsys.readouterr().err
+    assert main([*policies, f"run_dir=[{shipped['run_dir']},{tmp_path}]"]) == 2  # each run is checked first
+    assert f"{tmp_path} is not a finished rlsft run (it has no checkpoint.pt" in capsys.readouterr().err
+    assert main([*policies, f"run_dir=[{shipped['run_dir']}]", "choose_steps=0"]) == 2
+    assert "choose_steps=0 must be positive" in capsys.readouterr().err
 
 
 def test_a_version_without_shipped_policies_is_one_sentence(tmp_path, capsys) -> None:

@@ -1,6 +1,7 @@
 """`rlsft data policies`: a finished PPO or SAC run's policies shipped as a dataset version's behaviour policies.
 
-The run's final policy is the expert, the snapshot whose sampled return is closest to a third of the expert's is
+Of several runs (PPO's and SAC's, or SAC's seeds), the one whose final policy records the strongest expert data
+ships. The run's final policy is the expert, the snapshot whose sampled return is closest to a third of the expert's is
 medium, and the snapshots from step 0 to medium are medium-replay's; rlsft.data.making records the datasets
 from them (rlsft/behaviour/v<N>/<env>/: the policies that act, and record.json, which says where they came from).
 """
@@ -10,12 +11,16 @@ from __future__ import annotations
 import csv
 import json
 import shutil
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
 from omegaconf import OmegaConf
 
 from rlsft import checkpoint
+from rlsft.data.load import load_dataset
+from rlsft.data.making import make_dataset
+from rlsft.envs.control import ControlEnv
 from rlsft.errors import RLSFTError
 
 
@@ -119,8 +124,40 @@ def finished_run(run_dir: str | Path | None, env_name: str) -> tuple[Path, dict]
     return run_dir, final
 
 
+def expert_data(final: dict, observation_dim: int, action_dim: int, steps: int) -> dict:
+    """The expert dataset a finished run's final policy records (`rlsft data make kind=expert steps=<steps>` with
+    it as the expert, made in a scratch folder): its episodes' mean return and their count."""
+    config = OmegaConf.create(final["config"])
+    acting, acting_state = acting_policy(OmegaConf.to_container(config.policy))
+    with tempfile.TemporaryDirectory() as scratch:
+        root = Path(scratch) / "policies"
+        shape = {"observation_dim": observation_dim, "action_dim": action_dim, "policy": acting}
+        write_policies(root / config.env.name, {"expert": acting_state(final["learner"]["policy"])}, shape)
+        ident = make_dataset(ControlEnv.from_config(config.env), "expert", steps, scratch, policy_root=root)
+        returns = load_dataset(ident, scratch).trajectories["return"]
+    return {"expert_data_return": returns.mean().item(), "episodes": len(returns)}
+
+
+def strongest_run(
+    runs: list[tuple[Path, dict]], observation_dim: int, action_dim: int, steps: int
+) -> tuple[Path, dict, list[dict]]:
+    """Of finished runs (`finished_run`'s folder and final checkpoint each), the one whose final policy records
+    the strongest expert data (`expert_data`, `steps` steps each), and each candidate's numbers (one run: none)."""
+    if len(runs) == 1:
+        return *runs[0], []
+    candidates = []
+    for run_dir, final in runs:
+        config = OmegaConf.create(final["config"])
+        measured = expert_data(final, observation_dim, action_dim, steps)
+        candidates.append(
+            {"run_dir": str(run_dir), "algorithm": config.algorithm.name, "seed": config.seed, **measured}
+        )
+    best = max(range(len(runs)), key=lambda index: candidates[index]["expert_data_return"])
+    return *runs[best], candidates
+
+
 def export_policies(
-    run_dir: str | Path | None,
+    run_dir: str | Path | list[str | Path] | None,
     env_name: str,
     observation_dim: int,
     action_dim: int,
@@ -128,8 +165,13 @@ def export_policies(
     root: Path,
     replay_snapshots: int = 16,
     replace: bool = False,
+    choose_steps: int = 100_000,
 ) -> dict:
     """Pick expert (final) and medium (a third of its return) from a PPO or SAC run and ship the policies that act.
+
+    Of several runs (`run_dir` a list), the one whose final policy records the strongest expert data ships
+    (`strongest_run`: each expert rolled out for `choose_steps` steps with sampled actions, as the datasets record
+    them); the record lists every candidate's numbers.
 
     Returns are those of sampled actions, which is how the datasets are recorded (D4RL's
     medium policies likewise reach a third of the expert's return as sampled): the training
@@ -143,12 +185,19 @@ def export_policies(
     """
     if replay_snapshots < 2:
         raise RLSFTError(f"replay_snapshots={replay_snapshots} must be 2 or more: step 0 and medium; fix the override.")
-    run_dir, final = finished_run(run_dir, env_name)
+    if choose_steps < 1:
+        raise RLSFTError(
+            f"choose_steps={choose_steps} must be positive: the steps each run's expert is rolled out for."
+        )
+    if run_dir == []:
+        raise RLSFTError("run_dir=[] names no run; pass run_dir=<run> or run_dir=[<run>,<run>,...].")
+    runs = [finished_run(path, env_name) for path in (run_dir if isinstance(run_dir, list) else [run_dir])]
     if (root / env_name).exists() and not replace:
         raise RLSFTError(
             f"{root / env_name} holds the {env_name} policies that this version's datasets are made from; pass"
             " replace=true to replace them with this run's."
         )
+    run_dir, final, candidates = strongest_run(runs, observation_dim, action_dim, choose_steps)
     snapshots = run_snapshots(run_dir)
     logged = logged_returns(run_dir / "train.csv")
     expert_return = sampled_return(logged, logged[-1][0])
@@ -174,6 +223,8 @@ def export_policies(
         "command": command,
         "training": {"env": config["env"]["id"], "seed": config["seed"], **config["algorithm"]},
     }
+    if candidates:
+        record["chosen_from"] = {"steps": choose_steps, "runs": candidates}
     policies = {"expert": final["learner"]["policy"], "medium": snapshots[medium]["policy"]}
     policies |= {name: snapshot["policy"] for name, snapshot in zip(record["replay"], replay, strict=True)}
     policies = {name: acting_state(state) for name, state in policies.items()}
