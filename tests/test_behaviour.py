@@ -101,7 +101,7 @@ def test_a_version_without_shipped_policies_is_one_sentence(tmp_path, capsys) ->
     assert main(["data", "make", "env=ant", "kind=medium", "version=1", f"data_dir={tmp_path}"]) == 2
     assert "No behaviour policies ship in v1 for env 'ant'" in capsys.readouterr().err
     assert main(["data", "make", "env=hopper", "kind=medium", "version=7", f"data_dir={tmp_path}"]) == 2
-    assert "version=7 is not a dataset version rlsft makes; choose one of [0, 1, 2, 3]" in capsys.readouterr().err
+    assert "version=7 is not a dataset version rlsft makes; choose one of [0, 1, 2, 3, 4]" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(

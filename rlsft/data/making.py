@@ -40,8 +40,9 @@ KINDS = ("random", "medium", "expert", "medium-replay", "medium-expert")
 # The datasets' versions, each made from its own behaviour policies (package data, behaviour/v<N>/<env>/):
 # v0 from PPO at 1M frames; v1 from the stronger of PPO and SAC per env (issue 15), judged on SAC's seed 0;
 # v2 that choice judged again on more SAC seeds; v3 the same choice with SAC trained for 1M steps, as D4RL's
-# and CleanRL's (each env's record.json names the run its policies come from).
-VERSIONS = (0, 1, 2, 3)
+# and CleanRL's; v4 v3's but for hopper, chosen among SAC's three 1M-step seeds by their expert data (each env's
+# record.json names the run its policies come from, and v4's hopper record every seed it was chosen from).
+VERSIONS = (0, 1, 2, 3, 4)
 POLICY_DIR = Path(__file__).parents[1] / "behaviour"
 ActionFn = Callable[[np.ndarray], np.ndarray]
 
