@@ -3,7 +3,7 @@
 For each env and kind: episodes, steps, mean/min/max undiscounted return and the mean
 D4RL-normalised score. Datasets are made on first use (`--steps` per dataset; D4RL's are
 1M, medium-replay's is what the behaviour agent saw until medium). --version picks the datasets'
-version (0: PPO behaviour policies; 1 to 4: the stronger of PPO and SAC per env, as README's Datasets says).
+version (0: PPO behaviour policies; later ones: the stronger of PPO and SAC per env, as README's Datasets says).
 Beside each row: the episodes in D4RL's v2 dataset of that env and kind, as the TFDS catalog
 publishes them (TFDS gives no returns; on hopper and walker2d, whose episodes end when the agent
 falls, episodes per step are a measure of the behaviour policy's strength).
