@@ -68,6 +68,9 @@ def test_control_quick_trains_reports_and_rebuilds_from_the_runs(tmp_path, capsy
     error = capsys.readouterr().err
     assert "holds a finished run with data=rlsft/hopper/medium-replay-s3000-v2, not the" in error
     assert "pass another root=" in error and not (tmp_path / "v1").exists()
+    # and a bench on raw observations (every report before v4's) refuses runs on standardised ones
+    assert main([*common, "normalize_observations=false", "train=false", f"results={tmp_path / 'raw'}"]) == 2
+    assert "with policy.normalize_observations=True, not the False that" in capsys.readouterr().err
 
 
 def test_a_bench_reads_back_the_runs_it_trained_and_its_best_is_the_trainings(tmp_path, capsys):

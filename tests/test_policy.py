@@ -7,7 +7,8 @@ import math
 import torch
 from tensordict import TensorDict
 
-from rlsft.policies import GaussianMLP
+from rlsft.cli import compose_config
+from rlsft.policies import GaussianMLP, make_policy
 
 
 def batch(observation: torch.Tensor, action: torch.Tensor, mask: torch.Tensor) -> TensorDict:
@@ -53,3 +54,16 @@ def test_observation_normalizer_uses_real_steps_only() -> None:
     torch.testing.assert_close(policy.observation_mean, torch.tensor([2.0, 20.0]))
     torch.testing.assert_close(policy.observation_std, torch.tensor([2**0.5, 200**0.5]) + 1e-3)
     assert "observation_mean" in policy.state_dict()  # statistics travel with checkpoints
+
+
+def test_the_configured_control_policy_standardises_with_the_data_statistics() -> None:
+    """Raw observations cost 10% BC most of halfcheetah-medium-expert-v3's score (gaussian_mlp.py): standardising
+    is the default, and `policy.normalize_observations=false` keeps observations raw."""
+    observation = torch.tensor([[[1.0, 10.0], [3.0, 30.0]]])
+    data = batch(observation, torch.zeros(1, 2, 1), torch.ones(1, 2, dtype=torch.bool))
+    policy = make_policy(compose_config("train", []).policy, data, observation_dim=2, action_dim=1)
+    torch.testing.assert_close(policy.normalize(observation[0]), torch.tensor([[-1.0, -1.0], [1.0, 1.0]]) / 2**0.5,
+                               atol=1e-3, rtol=0)  # fmt: skip
+    raw = make_policy(compose_config("train", ["policy.normalize_observations=false"]).policy, data,
+                      observation_dim=2, action_dim=1)  # fmt: skip
+    assert torch.equal(raw.normalize(observation[0]), observation[0])

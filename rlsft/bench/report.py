@@ -133,7 +133,8 @@ def markdown(record: dict) -> str:
         f"- command: `{env['command'] or default_command}`",
         f"- date: {env['date']}; machine: {env['machine']}; device: {env['device']}",
         "- versions: " + ", ".join(f"{name} {version}" for name, version in env["versions"].items() if version),
-        f"- seeds: {size['seeds']}; extra train overrides: {size['train'] or 'none'} (the budget: cpu unless CUDA)",
+        f"- seeds: {size['seeds']}; extra train overrides: {' '.join(size['train']) or 'none'}"
+        " (the budget: cpu unless CUDA)",
         f"- score: {config['score_label']}; {REFERENCE}: {config['reference_label']}",
         "- methods (with this size's settings): "
         + "; ".join(f"{m}: {' '.join(f'{k}={v}' for k, v in method_settings(config, m).items())}" for m in methods),

@@ -58,8 +58,10 @@ def export_program(policy: nn.Module, observation_dim: int, folder: Path) -> dic
 class GaussianMLP(Policy):
     """MLP with a tanh mean and a state-independent log-std; log-probs on raw actions.
 
-    Observations are optionally standardised with dataset statistics held as buffers, so
-    they travel with every checkpoint.
+    Observations are standardised (unless `normalize_observations=False`) with the dataset's statistics, held as
+    buffers so that they travel with every checkpoint. On raw observations, whose velocities spread up to ten times
+    wider than the joint angles, 10% BC on halfcheetah-medium-expert-v3 ends at 7.0 ± 2.2, standardised at 81.0 ±
+    13.7 (benchmarks/results/control/README.md).
     """
 
     name = "gaussian_mlp"
@@ -72,7 +74,7 @@ class GaussianMLP(Policy):
         hidden_sizes: Sequence[int] = (256, 256, 256),
         log_std_min: float = -5.0,
         log_std_max: float = 2.0,
-        normalize_observations: bool = False,
+        normalize_observations: bool = True,
         activation: str = "relu",
     ) -> None:
         super().__init__()
