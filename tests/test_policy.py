@@ -57,8 +57,8 @@ def test_observation_normalizer_uses_real_steps_only() -> None:
 
 
 def test_the_configured_control_policy_standardises_with_the_data_statistics() -> None:
-    """Raw observations cost 10% BC most of halfcheetah-medium-expert-v3's score (gaussian_mlp.py): standardising
-    is the default, and `policy.normalize_observations=false` keeps observations raw."""
+    """Standardising is the default (benchmarks/results/control/README.md says why), and
+    `policy.normalize_observations=false` keeps observations raw."""
     observation = torch.tensor([[[1.0, 10.0], [3.0, 30.0]]])
     data = batch(observation, torch.zeros(1, 2, 1), torch.ones(1, 2, dtype=torch.bool))
     policy = make_policy(compose_config("train", []).policy, data, observation_dim=2, action_dim=1)

@@ -59,9 +59,8 @@ class GaussianMLP(Policy):
     """MLP with a tanh mean and a state-independent log-std; log-probs on raw actions.
 
     Observations are standardised (unless `normalize_observations=False`) with the dataset's statistics, held as
-    buffers so that they travel with every checkpoint. On raw observations, whose velocities spread far wider than
-    the joint angles (std up to 12 against under 1), 10% BC on halfcheetah-medium-expert-v3 ends at 7.0 ± 2.2,
-    standardised at 81.0 ± 13.7 (benchmarks/results/control/README.md).
+    buffers so that they travel with every checkpoint. Which of the two serves a dataset better is measured, with
+    its gains and its costs, in benchmarks/results/control/README.md.
     """
 
     name = "gaussian_mlp"
